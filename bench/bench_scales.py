@@ -1,0 +1,194 @@
+"""ScaLES speed, side by side: scales-viz's exact engine against the published algorithm.
+
+The published algorithm is re-implemented here plainly, as the ScaLES authors describe and
+ship it: forward differences with step 1e-4 in float32 over chunks of 200 points, the dense
+`L(V+1) x LV` block matrix of softmax Jacobians built per position for every point, a batched
+matmul with the finite-difference Jacobian, and the SVD of the `d x d` Gram matrix. Both run
+in the same process on the same decoders (paper-sized, random weights), and so does the
+floor: one batched forward over `n(d+1)` points, the work of the cheapest (inexact)
+finite-difference Jacobian.
+
+Usage: python bench/bench_scales.py [--repeats 3] [--device cpu] [--no-write]
+Writes a section of bench/RESULTS.md (machine, date, table) unless --no-write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from scales_viz import scales
+from scales_viz.models import SoftmaxFeedbackRNNDecoder
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+FD_STEP = 1e-4
+PUBLISHED_CHUNK = 200
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    d: int
+    L: int
+    V: int
+    n: int
+
+
+SIZES = (
+    Size("expressions", 25, 19, 15, 64),
+    Size("SMILES", 56, 120, 35, 16),
+    Size("SELFIES", 75, 72, 146, 4),
+)
+
+
+def published_scales(decoder: nn.Module, z: Tensor) -> Tensor:
+    """The authors' algorithm: float32 forward differences and the dense block matrix."""
+    out = []
+    with torch.no_grad():
+        for chunk in z.split(PUBLISHED_CHUNK):
+            m, d = chunk.shape
+            shifted = chunk[:, None, :] + FD_STEP * torch.eye(d, dtype=chunk.dtype)[None]
+            logits = decoder(torch.cat([chunk, shifted.reshape(m * d, d)]))
+            base, moved = logits[:m], logits[m:].view(m, d, *logits.shape[1:])
+            _, seq, vocab = base.shape
+            jac = ((moved - base[:, None]) / FD_STEP).permute(0, 2, 3, 1).reshape(m, -1, d)
+            probs = torch.softmax(base, -1)
+            inv_c = torch.exp(-torch.logsumexp(base, -1))
+            block = torch.zeros(m, seq * (vocab + 1), seq * vocab, dtype=chunk.dtype)
+            for t in range(seq):
+                p = probs[:, t]
+                soft = torch.diag_embed(p) - p[:, :, None] * p[:, None, :]
+                rows = slice(t * (vocab + 1), (t + 1) * (vocab + 1))
+                cols = slice(t * vocab, (t + 1) * vocab)
+                block[:, rows, cols] = torch.cat([soft, (-p * inv_c[:, t, None])[:, None]], 1)
+            c = torch.bmm(block, jac)
+            gram = c.mT @ c
+            out.append(-0.5 * torch.log(torch.linalg.svdvals(gram)).sum(-1))
+    return torch.cat(out)
+
+
+def timed(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run_size(size: Size, repeats: int, device: torch.device) -> dict[str, float]:
+    gen = torch.Generator().manual_seed(0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        decoder = SoftmaxFeedbackRNNDecoder(size.d, size.L, size.V).eval().to(device)
+    z = (torch.randn(size.n, size.d, generator=gen) * 0.5).to(device)
+    floor_batch = torch.randn(size.n * (size.d + 1), size.d, generator=gen).to(device)
+
+    def floor() -> None:
+        with torch.no_grad():
+            decoder(floor_batch)
+
+    row = {
+        "floor": timed(floor, repeats),
+        "ours": timed(lambda: scales(decoder, z), repeats),
+    }
+    if device.type == "cpu":
+        row["published"] = timed(lambda: published_scales(decoder, z), repeats)
+        exact = scales(decoder.double(), z.double())
+        decoder.float()
+        rel = lambda got: float(((got.double() - exact) / exact.abs()).abs().max())  # noqa: E731
+        row["err_published"] = rel(published_scales(decoder, z))
+        row["err_ours"] = rel(scales(decoder, z))
+    return row
+
+
+def format_table(rows: dict[str, dict[str, float]], device: torch.device) -> str:
+    lines = []
+    if device.type == "cpu":
+        lines += [
+            "| size (d, L, V; n) | published (s) | scales-viz (s) | speed-up | floor (s) "
+            "| ours / floor | published / floor | max rel. error published | ours |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+    else:
+        lines += ["| size (d, L, V; n) | scales-viz (s) | floor (s) | ours / floor |", "|---|---|---|---|"]
+    for size in SIZES:
+        if size.name not in rows:
+            continue
+        r = rows[size.name]
+        label = f"{size.name} ({size.d}, {size.L}, {size.V}; n={size.n})"
+        if device.type == "cpu":
+            lines.append(
+                f"| {label} | {r['published']:.3f} | {r['ours']:.3f} | "
+                f"**{r['published'] / r['ours']:.2f}x** | {r['floor']:.3f} | "
+                f"{r['ours'] / r['floor']:.2f} | {r['published'] / r['floor']:.2f} | "
+                f"{r['err_published']:.1e} | {r['err_ours']:.1e} |"
+            )
+        else:
+            lines.append(
+                f"| {label} | {r['ours']:.4f} | {r['floor']:.4f} | {r['ours'] / r['floor']:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    cores = os.cpu_count()
+    return (
+        f"{platform.system()} {platform.machine()} ({cpu}), {cores} cores, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
+
+
+def write_section(title: str, body: str) -> None:
+    begin, end = f"<!-- begin {title} -->", f"<!-- end {title} -->"
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    block = f"{begin}\n{body}\n{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    RESULTS.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--sizes", nargs="*", default=[s.name for s in SIZES])
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    rows = {}
+    for size in SIZES:
+        if size.name in args.sizes:
+            rows[size.name] = run_size(size, args.repeats, device)
+            print(size.name, {k: round(v, 4) for k, v in rows[size.name].items()}, flush=True)
+    table = format_table(rows, device)
+    print(table)
+    if not args.no_write:
+        stamp = dt.date.today().isoformat()
+        body = (
+            f"## ScaLES engine vs the published algorithm ({device.type})\n\n"
+            f"`python bench/bench_scales.py --device {device.type}` on {stamp}; "
+            f"{machine()}; median of {args.repeats} runs after a warm-up.\n\n{table}\n"
+        )
+        write_section(f"bench_scales-{device.type}", body)
+
+
+if __name__ == "__main__":
+    main()
