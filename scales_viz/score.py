@@ -315,6 +315,11 @@ def _second_order_context() -> Iterator[None]:
 def logits_and_jacobian(decoder: Decoder, z: Tensor) -> tuple[Tensor, Tensor]:
     """Decoder logits and their exact Jacobian with respect to `z`, by forward-mode AD.
 
+    A decoder may supply its own exact Jacobian as a method
+    `forward_with_jacobian(z) -> (logits, jacobian)` with the layout below (the built-in
+    :class:`~scales_viz.models.SoftmaxFeedbackRNNDecoder` does); it is used instead of generic
+    forward-mode AD. Tests hold such methods to the same float64 reference.
+
     Args:
         decoder: maps an `m x d` tensor to logits `m x ...`.
         z: an `m x d` tensor.
@@ -323,6 +328,10 @@ def logits_and_jacobian(decoder: Decoder, z: Tensor) -> tuple[Tensor, Tensor]:
         `(logits, jacobian)`: logits `m x ...` and the Jacobian `d x m x ...` (latent direction
         first), both in the dtype of the decoder's output.
     """
+    structured = getattr(decoder, "forward_with_jacobian", None)
+    if callable(structured):
+        logits, jacobian = structured(z)
+        return logits, jacobian
     m, d = z.shape
     basis = torch.eye(d, dtype=z.dtype, device=z.device)
 
@@ -336,25 +345,29 @@ def logits_and_jacobian(decoder: Decoder, z: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _categorical_factor(logits: Tensor, jac: Tensor) -> Tensor:
-    """`C` for the softmax-plus-normaliser map, `m x L(V+1) x d`, from `A` (`m x L x V x d`)."""
+    """`C` for the softmax-plus-normaliser map, direction first: `d x m x L(V+1)`.
+
+    `logits`: `m x L x V`; `jac`: `d x m x L x V` (the direction-first layout keeps every
+    elementwise pass contiguous).
+    """
     p = torch.softmax(logits, dim=-1)
     inv_c = torch.exp(-torch.logsumexp(logits, dim=-1))
     # S_t A_t = S_t (A_t - 1 a_t^T) for any row a_t, because S_t 1 = 0. Taking a_t as the most
     # likely token's row avoids cancellation in rows where p_t is nearly one-hot.
     top = logits.argmax(dim=-1, keepdim=True)
-    top_row = torch.take_along_dim(jac, top.unsqueeze(-1), dim=2)
+    top_row = torch.take_along_dim(jac, top.expand(jac.shape[0], *top.shape), dim=-1)
     diff = jac - top_row
-    diff_mean = torch.einsum("mlv,mlvd->mld", p, diff)
-    softmax_rows = p.unsqueeze(-1) * (diff - diff_mean.unsqueeze(2))
+    diff_mean = (diff * p).sum(dim=-1, keepdim=True)
+    softmax_rows = (diff - diff_mean).mul_(p)
     # r_t^T A_t = -(p_t^T A_t) / c_t, with p_t^T A_t = a_t + p_t^T (A_t - 1 a_t^T).
-    normaliser_rows = -inv_c.unsqueeze(-1) * (top_row.squeeze(2) + diff_mean)
-    return torch.cat([softmax_rows.flatten(1, 2), normaliser_rows], dim=1)
+    normaliser_rows = -(top_row + diff_mean).squeeze(-1) * inv_c
+    return torch.cat([softmax_rows.flatten(2), normaliser_rows], dim=-1)
 
 
 def _bernoulli_factor(logits: Tensor, jac: Tensor) -> Tensor:
-    """`C = diag(p(1-p)) A` for sigmoid outputs, `m x P x d`; `p(1-p)` in log space."""
+    """`C = diag(p(1-p)) A` for sigmoid outputs, `d x m x P`; `p(1-p)` in log space."""
     slope = torch.exp(-nn.functional.softplus(logits) - nn.functional.softplus(-logits))
-    return slope.unsqueeze(-1) * jac
+    return slope * jac
 
 
 def gram_matrix(
@@ -372,15 +385,16 @@ def gram_matrix(
         An `m x d x d` float64 tensor.
     """
     logits = logits.to(GRAM_DTYPE)
-    jac = jacobian.to(GRAM_DTYPE).movedim(0, -1)
-    m, d = logits.shape[0], jac.shape[-1]
+    jac = jacobian.to(GRAM_DTYPE)
+    d, m = jac.shape[:2]
     if polarity:
-        factor = jac.reshape(m, -1, d)
+        factor = jac.reshape(d, m, -1)
     elif likelihood == "categorical":
         factor = _categorical_factor(logits, jac)
     else:
-        factor = _bernoulli_factor(logits, jac)
-    return factor.mT @ factor
+        factor = _bernoulli_factor(logits, jac.reshape(d, m, -1))
+    rows = factor.transpose(0, 1)  # m x d x K
+    return rows @ rows.mT
 
 
 def neg_half_logdet(gram: Tensor) -> Tensor:

@@ -17,6 +17,8 @@ from scales_viz import (
     prior_logpdf,
     scales,
 )
+from scales_viz.models import SoftmaxFeedbackRNNDecoder
+from scales_viz.score import logits_and_jacobian
 from scales_viz.testing import (
     DECODER_KINDS,
     LinearBernoulliDecoder,
@@ -35,20 +37,41 @@ def _relative_error(got: Tensor, want: Tensor) -> float:
     return float(((got.double().cpu() - want) / want.abs().clamp_min(1.0)).abs().max())
 
 
+class _Generic(nn.Module):
+    """Hides a decoder's own `forward_with_jacobian`, so the engine uses generic forward AD."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.inner(z)
+
+
+def _make(kind: str, **kwargs: object) -> tuple[nn.Module, str]:
+    """`make_decoder`, where a "-generic" suffix wraps the decoder in :class:`_Generic`."""
+    base = kind.removesuffix("-generic")
+    dec, lik = make_decoder(base, D, L, V, **kwargs)  # type: ignore[arg-type]
+    return (_Generic(dec) if kind != base else dec), lik
+
+
+KINDS = (*DECODER_KINDS, "gru-generic", "lstm-generic")
+
+
 # --- exactness against the independent float64 reference ----------------------------------
 
 
-@pytest.mark.parametrize("kind", DECODER_KINDS)
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("weight_scale", [1.0, 3.0])
 def test_matches_reference_float64(kind: str, weight_scale: float) -> None:
-    dec, lik = make_decoder(kind, D, L, V, seed=1, dtype=torch.float64, weight_scale=weight_scale)
+    dec, lik = _make(kind, seed=1, dtype=torch.float64, weight_scale=weight_scale)
     z = _latents(5)
     assert _relative_error(scales(dec, z, likelihood=lik), reference_scales(dec, z, lik)) < 1e-6
 
 
-@pytest.mark.parametrize("kind", DECODER_KINDS)
+@pytest.mark.parametrize("kind", KINDS)
 def test_matches_reference_float32(kind: str) -> None:
-    dec, lik = make_decoder(kind, D, L, V, seed=2, dtype=torch.float32, weight_scale=2.0)
+    dec, lik = _make(kind, seed=2, dtype=torch.float32, weight_scale=2.0)
     z = _latents(5, torch.float32)
     assert _relative_error(scales(dec, z, likelihood=lik), reference_scales(dec, z, lik)) < 2e-3
 
@@ -61,15 +84,29 @@ def test_polarity_matches_reference(kind: str) -> None:
     assert _relative_error(got, reference_scales(dec, z, lik, polarity=True)) < 1e-6
 
 
-def test_paper_sized_gru_matches_reference() -> None:
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_paper_sized_rnn_matches_reference(cell: str) -> None:
     # The expressions-size decoder of the paper: d=25, L=19, V=15, hidden 100, 3 layers.
-    from scales_viz.models import SoftmaxFeedbackRNNDecoder
-
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        dec = SoftmaxFeedbackRNNDecoder(25, 19, 15).double()
+        dec = SoftmaxFeedbackRNNDecoder(25, 19, 15, cell=cell).double()  # type: ignore[arg-type]
     z = torch.randn(2, 25, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     assert _relative_error(scales(dec, z), reference_scales(dec, z)) < 1e-6
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_structured_jacobian_equals_forward_ad(cell: str) -> None:
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        dec = SoftmaxFeedbackRNNDecoder(5, 7, 4, hidden=8, layers=3, cell=cell)  # type: ignore[arg-type]
+    dec = dec.double().eval()
+    z = _latents(3, seed=2)[:, :1].expand(3, 5) + _latents(3, seed=3)[:, :1]
+    with torch.no_grad():
+        logits, jac = dec.forward_with_jacobian(z)
+        generic_logits, generic_jac = logits_and_jacobian(_Generic(dec), z)
+        torch.testing.assert_close(logits, dec(z), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(logits, generic_logits, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(jac, generic_jac, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("gain", [1.0, 0.25, 4.0])
@@ -95,9 +132,9 @@ def test_prior_weight_adds_gaussian_log_density() -> None:
 # --- gradient --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", DECODER_KINDS)
+@pytest.mark.parametrize("kind", KINDS)
 def test_gradient_matches_central_differences(kind: str) -> None:
-    dec, lik = make_decoder(kind, D, L, V, seed=4, dtype=torch.float64)
+    dec, lik = _make(kind, seed=4, dtype=torch.float64)
     z = _latents(2).requires_grad_(True)
     (grad,) = torch.autograd.grad(scales(dec, z, likelihood=lik).sum(), z)
     want = reference_gradient(dec, z, lik)
