@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from scales_viz import scales
 from scales_viz.models import SoftmaxFeedbackRNNDecoder
+from scales_viz.testing import WithoutStructuredJacobian
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 FD_STEP = 1e-4
@@ -101,9 +102,11 @@ def run_size(size: Size, repeats: int, device: torch.device) -> dict[str, float]
         with torch.no_grad():
             decoder(floor_batch)
 
+    generic = WithoutStructuredJacobian(decoder)
     row = {
         "floor": timed(floor, repeats),
         "ours": timed(lambda: scales(decoder, z), repeats),
+        "generic": timed(lambda: scales(generic, z), repeats),
     }
     if device.type == "cpu":
         row["published"] = timed(lambda: published_scales(decoder, z), repeats)
@@ -120,11 +123,16 @@ def format_table(rows: dict[str, dict[str, float]], device: torch.device) -> str
     if device.type == "cpu":
         lines += [
             "| size (d, L, V; n) | published (s) | scales-viz (s) | speed-up | floor (s) "
-            "| ours / floor | published / floor | max rel. error published | ours |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| ours / floor | published / floor | generic AD path (s) | generic / floor "
+            "| max rel. error published | ours |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
     else:
-        lines += ["| size (d, L, V; n) | scales-viz (s) | floor (s) | ours / floor |", "|---|---|---|---|"]
+        lines += [
+            "| size (d, L, V; n) | scales-viz (s) | floor (s) | ours / floor "
+            "| generic AD path (s) | generic / floor |",
+            "|---|---|---|---|---|---|",
+        ]
     for size in SIZES:
         if size.name not in rows:
             continue
@@ -135,11 +143,13 @@ def format_table(rows: dict[str, dict[str, float]], device: torch.device) -> str
                 f"| {label} | {r['published']:.3f} | {r['ours']:.3f} | "
                 f"**{r['published'] / r['ours']:.2f}x** | {r['floor']:.3f} | "
                 f"{r['ours'] / r['floor']:.2f} | {r['published'] / r['floor']:.2f} | "
+                f"{r['generic']:.3f} | {r['generic'] / r['floor']:.2f} | "
                 f"{r['err_published']:.1e} | {r['err_ours']:.1e} |"
             )
         else:
             lines.append(
-                f"| {label} | {r['ours']:.4f} | {r['floor']:.4f} | {r['ours'] / r['floor']:.2f} |"
+                f"| {label} | {r['ours']:.4f} | {r['floor']:.4f} | {r['ours'] / r['floor']:.2f} "
+                f"| {r['generic']:.4f} | {r['generic'] / r['floor']:.2f} |"
             )
     return "\n".join(lines)
 

@@ -427,6 +427,7 @@ def scales(
     polarity: bool = False,
     prior_weight: float = 0.0,
     chunk_size: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Tensor:
     """The ScaLES score of each latent point: `-1/2 log det(C^T C)`.
 
@@ -440,6 +441,7 @@ def scales(
         prior_weight: adds `prior_weight * (-||z||^2 / 2)` (the paper's first version).
         chunk_size: points per batched Jacobian; None picks one that bounds memory. Results
             do not depend on it.
+        progress: called as `progress(done, n)` after each chunk (for progress bars).
 
     Returns:
         An `n` tensor in the dtype and on the device of `z`; differentiable in `z` when `z`
@@ -472,6 +474,8 @@ def scales(
                 check_decoder_output(logits, chunk.shape[0], likelihood)
                 gram = gram_matrix(logits, jac, likelihood=likelihood, polarity=polarity)
                 parts.append(neg_half_logdet(gram))
+                if progress is not None:
+                    progress(sum(part.shape[0] for part in parts), n)
             score = torch.cat(parts)
     if prior_weight:
         score = score + prior_weight * prior_logpdf(z.to(GRAM_DTYPE), normalised=False)

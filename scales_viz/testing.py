@@ -25,6 +25,7 @@ __all__ = [
     "DECODER_KINDS",
     "LinearBernoulliDecoder",
     "LinearSoftmaxDecoder",
+    "WithoutStructuredJacobian",
     "make_decoder",
     "random_orthogonal",
 ]
@@ -100,6 +101,24 @@ class LinearBernoulliDecoder(LinearSoftmaxDecoder):
         if polarity:
             return torch.full((z.shape[0],), constant, dtype=z.dtype)
         return _softplus_pair(self._u(z)).sum(1) + constant
+
+
+class WithoutStructuredJacobian(nn.Module):
+    """Wraps a decoder so that ScaLES uses generic forward-mode AD on it.
+
+    Decoders such as :class:`~scales_viz.models.SoftmaxFeedbackRNNDecoder` supply their own
+    exact Jacobian (`forward_with_jacobian`); this wrapper hides it, for tests that compare the
+    two paths and benchmarks that time both.
+    """
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, z: Tensor) -> Tensor:
+        """Same output as the wrapped decoder."""
+        out: Tensor = self.inner(z)
+        return out
 
 
 DecoderFactory = Callable[[int, int, int], nn.Module]

@@ -23,6 +23,7 @@ from scales_viz.testing import (
     DECODER_KINDS,
     LinearBernoulliDecoder,
     LinearSoftmaxDecoder,
+    WithoutStructuredJacobian,
     make_decoder,
 )
 
@@ -37,22 +38,11 @@ def _relative_error(got: Tensor, want: Tensor) -> float:
     return float(((got.double().cpu() - want) / want.abs().clamp_min(1.0)).abs().max())
 
 
-class _Generic(nn.Module):
-    """Hides a decoder's own `forward_with_jacobian`, so the engine uses generic forward AD."""
-
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, z: Tensor) -> Tensor:
-        return self.inner(z)
-
-
 def _make(kind: str, **kwargs: object) -> tuple[nn.Module, str]:
-    """`make_decoder`, where a "-generic" suffix wraps the decoder in :class:`_Generic`."""
+    """`make_decoder`; a "-generic" suffix hides the structured Jacobian."""
     base = kind.removesuffix("-generic")
     dec, lik = make_decoder(base, D, L, V, **kwargs)  # type: ignore[arg-type]
-    return (_Generic(dec) if kind != base else dec), lik
+    return (WithoutStructuredJacobian(dec) if kind != base else dec), lik
 
 
 KINDS = (*DECODER_KINDS, "gru-generic", "lstm-generic")
@@ -103,7 +93,7 @@ def test_structured_jacobian_equals_forward_ad(cell: str) -> None:
     z = _latents(3, seed=2)[:, :1].expand(3, 5) + _latents(3, seed=3)[:, :1]
     with torch.no_grad():
         logits, jac = dec.forward_with_jacobian(z)
-        generic_logits, generic_jac = logits_and_jacobian(_Generic(dec), z)
+        generic_logits, generic_jac = logits_and_jacobian(WithoutStructuredJacobian(dec), z)
         torch.testing.assert_close(logits, dec(z), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(logits, generic_logits, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(jac, generic_jac, rtol=1e-10, atol=1e-12)
@@ -152,6 +142,13 @@ def test_chunking_does_not_change_results(kind: str) -> None:
     for size in (1, 3, None):
         torch.testing.assert_close(scales(dec, z, likelihood=lik, chunk_size=size), whole)
     torch.testing.assert_close(scales(dec, z[4:5], likelihood=lik), whole[4:5])
+
+
+def test_progress_reports_each_chunk() -> None:
+    dec, _ = make_decoder("mlp", D, L, V)
+    calls: list[tuple[int, int]] = []
+    scales(dec, _latents(7, torch.float32), chunk_size=3, progress=lambda *a: calls.append(a))
+    assert calls == [(3, 7), (6, 7), (7, 7)]
 
 
 def test_result_follows_dtype_and_device(device: torch.device) -> None:
