@@ -344,11 +344,18 @@ def logits_and_jacobian(decoder: Decoder, z: Tensor) -> tuple[Tensor, Tensor]:
     return logits, jacobian
 
 
-def _categorical_factor(logits: Tensor, jac: Tensor) -> Tensor:
-    """`C` for the softmax-plus-normaliser map, direction first: `d x m x L(V+1)`.
+def _gram(rows: Tensor) -> Tensor:
+    """`sum_k c_k c_k^T` per point from factor rows laid out `d x m x K`: an `m x d x d` tensor."""
+    per_point = rows.transpose(0, 1)  # m x d x K
+    return per_point @ per_point.mT
 
-    `logits`: `m x L x V`; `jac`: `d x m x L x V` (the direction-first layout keeps every
-    elementwise pass contiguous).
+
+def _categorical_gram(logits: Tensor, jac: Tensor) -> Tensor:
+    """`C^T C` for the softmax-plus-normaliser map, `m x d x d`.
+
+    `logits`: `m x L x V`; `jac`: `d x m x L x V` (direction first keeps every elementwise
+    pass contiguous). The softmax rows `S_t A_t` and the normaliser rows `r_t^T A_t` enter as
+    two Gram terms, so `C` itself is never concatenated.
     """
     p = torch.softmax(logits, dim=-1)
     inv_c = torch.exp(-torch.logsumexp(logits, dim=-1))
@@ -357,11 +364,14 @@ def _categorical_factor(logits: Tensor, jac: Tensor) -> Tensor:
     top = logits.argmax(dim=-1, keepdim=True)
     top_row = torch.take_along_dim(jac, top.expand(jac.shape[0], *top.shape), dim=-1)
     diff = jac - top_row
-    diff_mean = (diff * p).sum(dim=-1, keepdim=True)
-    softmax_rows = (diff - diff_mean).mul_(p)
+    diff_mean = (diff.unsqueeze(-2) @ p.unsqueeze(-1)).squeeze(-1)  # d x m x L x 1
     # r_t^T A_t = -(p_t^T A_t) / c_t, with p_t^T A_t = a_t + p_t^T (A_t - 1 a_t^T).
     normaliser_rows = -(top_row + diff_mean).squeeze(-1) * inv_c
-    return torch.cat([softmax_rows.flatten(2), normaliser_rows], dim=-1)
+    if torch.is_grad_enabled():
+        softmax_rows = (diff - diff_mean) * p
+    else:  # nothing to differentiate: reuse the buffer
+        softmax_rows = diff.sub_(diff_mean).mul_(p)
+    return _gram(softmax_rows.flatten(2)) + _gram(normaliser_rows)
 
 
 def _bernoulli_factor(logits: Tensor, jac: Tensor) -> Tensor:
@@ -388,13 +398,10 @@ def gram_matrix(
     jac = jacobian.to(GRAM_DTYPE)
     d, m = jac.shape[:2]
     if polarity:
-        factor = jac.reshape(d, m, -1)
-    elif likelihood == "categorical":
-        factor = _categorical_factor(logits, jac)
-    else:
-        factor = _bernoulli_factor(logits, jac.reshape(d, m, -1))
-    rows = factor.transpose(0, 1)  # m x d x K
-    return rows @ rows.mT
+        return _gram(jac.reshape(d, m, -1))
+    if likelihood == "categorical":
+        return _categorical_gram(logits, jac)
+    return _gram(_bernoulli_factor(logits, jac.reshape(d, m, -1)))
 
 
 def neg_half_logdet(gram: Tensor) -> Tensor:

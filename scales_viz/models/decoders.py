@@ -78,11 +78,11 @@ class SoftmaxFeedbackRNNDecoder(nn.Module):
         """Logits and their exact Jacobian in `z`, by hand-written forward-mode propagation.
 
         The same function as :meth:`forward` (eval mode: no dropout), differentiated exactly.
-        Tangents for the `d` latent directions travel beside the primal values; every
-        matrix product handles primal and tangent rows in one call, and the layer-0 input
-        tangent (the context's Jacobian, the same at every step and for every point) is
-        propagated once. This runs within about the cost of one forward pass over `n(d+1)`
-        points, where generic forward-mode AD costs about twice that.
+        Tangents for the `d` latent directions travel beside the primal values as one
+        `d x n` batch, and the layer-0 input tangent (the context's Jacobian, the same at
+        every step and for every point) is propagated once. This runs within about the cost
+        of one forward pass over `n(d+1)` points, where generic forward-mode AD costs about
+        twice that (bench/RESULTS.md).
 
         Args:
             z: an `n x d` tensor.
@@ -152,8 +152,7 @@ def _gru_steps(
     outputs, doutputs = [], []
     for t in range(seq_len):
         gi_t, dgi_t = (gi, dgi) if constant_input else (gi[:, t], dgi[:, :, t])
-        gh = torch.cat([h, dh.reshape(d * n, hidden)]) @ w_hh.T
-        gh_p, dgh = gh[:n] + b_hh, gh[n:].view(d, n, 3 * hidden)
+        gh_p, dgh = torch.addmm(b_hh, h, w_hh.T), dh @ w_hh.T
         rz = torch.sigmoid(gi_t[:, : 2 * hidden] + gh_p[:, : 2 * hidden])
         r, zg = rz[:, :hidden], rz[:, hidden:]
         gh_n = gh_p[:, 2 * hidden :]
@@ -192,9 +191,8 @@ def _lstm_steps(
     outputs, doutputs = [], []
     for t in range(seq_len):
         gi_t, dgi_t = (gi, dgi) if constant_input else (gi[:, t], dgi[:, :, t])
-        gh = torch.cat([h, dh.reshape(d * n, hidden)]) @ w_hh.T
-        pre = gi_t + gh[:n] + b_hh
-        dpre = dgi_t + gh[n:].view(d, n, 4 * hidden)
+        pre = gi_t + torch.addmm(b_hh, h, w_hh.T)
+        dpre = dgi_t + dh @ w_hh.T
         sig = torch.sigmoid(pre)
         i, f, o = sig[:, :hidden], sig[:, hidden : 2 * hidden], sig[:, 3 * hidden :]
         g = torch.tanh(pre[:, 2 * hidden : 3 * hidden])
