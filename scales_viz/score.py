@@ -148,6 +148,24 @@ def check_decoder_output(out: object, n: int, likelihood: str) -> Tensor:
     return out
 
 
+def _call_decoder(
+    decoder: Decoder, z: Tensor, likelihood: str, shown_shape: tuple[int, ...] | None = None
+) -> Tensor:
+    """`decoder(z)`, with a rejected input or a wrong output layout turned into a clear error.
+
+    `shown_shape` is the caller's `z` shape for the message when `z` is a slice of it.
+    """
+    shape = shown_shape or tuple(z.shape)
+    try:
+        out = decoder(z)
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        raise DecoderError(
+            f"the decoder rejected `z` of shape {shape} (latent size "
+            f"{z.shape[1]}): {exc}. Check that `z` has the decoder's latent size."
+        ) from exc
+    return check_decoder_output(out, z.shape[0], likelihood)
+
+
 def _probe(decoder: Decoder, z: Tensor, likelihood: str) -> int:
     """Run the decoder on the first point to turn shape mistakes into clear errors.
 
@@ -155,14 +173,8 @@ def _probe(decoder: Decoder, z: Tensor, likelihood: str) -> int:
         The number of decoder outputs per point (`L*V` or `P`).
     """
     with torch.no_grad():
-        try:
-            out = decoder(z[:1].detach())
-        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
-            raise DecoderError(
-                f"the decoder rejected `z` of shape {tuple(z.shape)} (latent size "
-                f"{z.shape[1]}): {exc}. Check that `z` has the decoder's latent size."
-            ) from exc
-    return int(check_decoder_output(out, 1, likelihood)[0].numel())
+        out = _call_decoder(decoder, z[:1].detach(), likelihood, tuple(z.shape))
+    return int(out[0].numel())
 
 
 # --------------------------------------------------------------------------------------------
@@ -515,11 +527,10 @@ def likelihood(
     if z.shape[0] == 0:
         return z.new_empty(0)
     parts = []
-    with evaluation_mode(decoder):
-        _probe(decoder, z, likelihood)
+    grad_ctx = torch.enable_grad() if z.requires_grad else torch.no_grad()
+    with evaluation_mode(decoder), grad_ctx:
         for chunk in z.split(chunk_size or z.shape[0]):
-            logits = check_decoder_output(decoder(chunk), chunk.shape[0], likelihood)
-            logits = logits.to(GRAM_DTYPE)
+            logits = _call_decoder(decoder, chunk, likelihood).to(GRAM_DTYPE)
             if likelihood == "categorical":
                 per_position = logits.amax(-1) - torch.logsumexp(logits, -1)
             else:

@@ -339,6 +339,15 @@ def test_likelihood_is_log_probability_of_argmax_decoding() -> None:
     torch.testing.assert_close(likelihood(dec, z, chunk_size=1), want)
 
 
+def test_likelihood_is_detached_unless_z_requires_grad() -> None:
+    dec, _ = make_decoder("mlp", D, L, V)  # parameters require grad
+    z = _latents(3, torch.float32)
+    assert not likelihood(dec, z).requires_grad
+    assert likelihood(dec, z.requires_grad_(True)).requires_grad
+    with pytest.raises(DecoderError, match=r"rejected `z` of shape \(2, 7\)"):
+        likelihood(dec, torch.zeros(2, 7))
+
+
 def test_bernoulli_likelihood() -> None:
     dec, _ = make_decoder("bernoulli-mlp", D, L, V, dtype=torch.float64)
     z = _latents(4)
