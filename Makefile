@@ -33,6 +33,7 @@ test: lint typecheck pytest
 
 bench: setup
 	$(BIN)/python bench/bench_scales.py
+	$(BIN)/python bench/bench_models.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,4 +1,4 @@
-"""scales-viz: ScaLES of chosen latent points on the bundled digits-2d model.
+"""scales-viz: ScaLES of chosen latent points on the built-in digits-2d model.
 
 Run with ``streamlit run app.py``.
 """
@@ -11,11 +11,8 @@ import streamlit as st
 import torch
 
 from scales_viz import likelihood, prior_logpdf, scales
-from scales_viz.models.bundled import (
-    load_digits2d_decoder,
-    load_digits2d_metrics,
-)
-from scales_viz.models.decoders import BernoulliMLPDecoder
+from scales_viz.errors import ScalesVizError
+from scales_viz.models import VAEModel, load_model
 
 COLUMNS = ("z1", "z2")
 DEFAULT_POINTS = pd.DataFrame(
@@ -25,10 +22,10 @@ DEFAULT_POINTS = pd.DataFrame(
     }
 )
 MAX_POINTS = 24
-IMAGE_SIDE = 8
 # Nearest-neighbour upscaling: the browser would blur an 8x8 image stretched to display size.
 IMAGE_UPSCALE = 12
 EDITOR_KEY = "points"
+MODEL_NAME = "digits-2d"
 SCALES_COLUMN = "ScaLES"
 
 INTRO = (
@@ -46,15 +43,9 @@ INTRO = (
 
 
 @st.cache_resource
-def load_decoder() -> BernoulliMLPDecoder:
-    """The bundled digits-2d decoder, in float64 so that its Jacobian is float64 too."""
-    return load_digits2d_decoder().double().requires_grad_(False)
-
-
-@st.cache_data
-def load_metrics() -> dict[str, object]:
-    """The bundled model's training record."""
-    return load_digits2d_metrics()
+def get_model() -> VAEModel:
+    """The built-in digits-2d model (its decoder is copied to float64 when scoring)."""
+    return load_model(MODEL_NAME)
 
 
 def points_from_table(table: pd.DataFrame) -> torch.Tensor:
@@ -81,9 +72,10 @@ def points_from_table(table: pd.DataFrame) -> torch.Tensor:
 @st.cache_data
 def score_points(points: tuple[tuple[float, float], ...]) -> tuple[pd.DataFrame, np.ndarray]:
     """Scores of each point and its decoded pixel probabilities (`n x 8 x 8`)."""
-    decoder = load_decoder()
+    model = get_model()
     z = torch.tensor(points, dtype=torch.float64)
-    images = torch.sigmoid(decoder(z)).view(-1, IMAGE_SIDE, IMAGE_SIDE).numpy()
+    decoder = model.decoder_for(z)
+    images = np.stack(model.decode(z.float()))
     table = pd.DataFrame(
         {
             "point": np.arange(1, len(points) + 1),
@@ -98,25 +90,30 @@ def score_points(points: tuple[tuple[float, float], ...]) -> tuple[pd.DataFrame,
     return table, images
 
 
-def show_model(metrics: dict[str, object]) -> None:
-    """The model's description and its training metrics, read from metrics.json."""
+def show_model(model: VAEModel) -> None:
+    """The model's description and its measured training metrics, from its manifest."""
+    manifest = model.manifest
+    held = manifest["metrics"]["held_out"]
+    dataset = manifest["dataset"]
+    training = manifest["training"]
     st.subheader("The model")
     st.markdown(
-        f"A VAE with a {metrics['latent_dim']}-D latent and prior N(0, I), trained on "
-        f"scikit-learn's 8x8 digits ({metrics['n_train']} training images, "
-        f"{metrics['n_held_out']} held out); decoder `{metrics['decoder']}`. "
-        "Values are nats per image."
+        f"A VAE with a {model.latent_dim}-D latent and prior N(0, I), trained on "
+        f"scikit-learn's 8x8 digits ({dataset['n_train']} training images, "
+        f"{dataset['n_held_out']} held out); decoder `{manifest['decoder'].architecture}` "
+        f"{dict(manifest['decoder'].params)}. Values are nats per image."
     )
     cols = st.columns(4)
-    cols[0].metric("Held-out ELBO", f"{metrics['held_out_elbo']:.2f}")
-    cols[1].metric("Train ELBO", f"{metrics['train_elbo']:.2f}")
-    cols[2].metric("Held-out reconstruction BCE", f"{metrics['held_out_bce']:.2f}")
-    cols[3].metric(
-        "Held-out BCE of the mean image", f"{metrics['held_out_bce_mean_image_baseline']:.2f}"
+    cols[0].metric("Held-out ELBO", f"{held['elbo']:.2f}")
+    cols[1].metric("Held-out reconstruction BCE", f"{held['bce']:.2f}")
+    cols[2].metric(
+        "Held-out BCE of the mean image",
+        f"{manifest['metrics']['held_out_bce_mean_image_baseline']:.2f}",
     )
+    cols[3].metric("Reconstructions classified correctly", f"{held['reconstruction_accuracy']:.1%}")
     st.caption(
-        f"Seed {metrics['seed']}, {metrics['epochs']} epochs, torch {metrics['torch_version']}; "
-        f"trained by `{metrics['command']}`."
+        f"Seed {training['seed']}, {training['epochs']} epochs, torch "
+        f"{training['torch_version']}; trained by `{training['command']}`."
     )
 
 
@@ -136,9 +133,8 @@ def main() -> None:
     st.title("ScaLES on the digits-2d model")
     st.markdown(INTRO)
     try:
-        metrics = load_metrics()
-        load_decoder()
-    except FileNotFoundError as exc:
+        model = get_model()
+    except ScalesVizError as exc:
         st.error(str(exc))
         st.stop()
     st.subheader("Latent points")
@@ -159,7 +155,7 @@ def main() -> None:
         st.subheader("Scores and decodes")
         st.dataframe(table, hide_index=True)
         show_decodes(table, images)
-    show_model(metrics)
+    show_model(model)
 
 
 main()

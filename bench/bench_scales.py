@@ -16,22 +16,19 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
+from results import machine, write_section
 from torch import Tensor, nn
 
 from scales_viz import scales
 from scales_viz.models import SoftmaxFeedbackRNNDecoder
 from scales_viz.testing import WithoutStructuredJacobian
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 FD_STEP = 1e-4
 PUBLISHED_CHUNK = 200
 
@@ -152,27 +149,6 @@ def format_table(rows: dict[str, dict[str, float]], device: torch.device) -> str
                 f"| {r['generic']:.4f} | {r['generic'] / r['floor']:.2f} |"
             )
     return "\n".join(lines)
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    cores = os.cpu_count()
-    return (
-        f"{platform.system()} {platform.machine()} ({cpu}), {cores} cores, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
-    )
-
-
-def write_section(title: str, body: str) -> None:
-    begin, end = f"<!-- begin {title} -->", f"<!-- end {title} -->"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    block = f"{begin}\n{body}\n{end}"
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        text = head + block + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    RESULTS.write_text(text)
 
 
 def main() -> None:

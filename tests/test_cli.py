@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from scales_viz import __version__
@@ -21,3 +24,18 @@ def test_serve_binds_loopback_by_default() -> None:
 def test_a_command_is_required() -> None:
     with pytest.raises(SystemExit):
         main([])
+
+
+def test_train_defaults_to_seed_zero_and_the_assets_directory() -> None:
+    args = build_parser().parse_args(["train", "expressions"])
+    assert args.seed == 0 and args.out is None and args.name == "expressions"
+
+
+def test_evaluate_writes_a_card(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["evaluate", "digits-2d", "--group-size", "12", "--out", str(tmp_path)])
+    assert code == 0
+    card = (tmp_path / "README.md").read_text()
+    assert "# Model card: digits-2d" in card
+    assert "Valid-generation AUROC" in card
+    assert json.loads((tmp_path / "evaluation.json").read_text())["group_size"] == 12
+    assert "AUROC" in capsys.readouterr().out

@@ -1,17 +1,40 @@
-"""Latent models: decoder architectures (and, later, the built-in models and loaders)."""
+"""Latent models: the protocol, the built-in models, their decoders, encoders and tasks."""
 
 from __future__ import annotations
 
+from scales_viz.models.base import LatentModel, Objective, VAEModel
 from scales_viz.models.decoders import (
     BernoulliMLPDecoder,
     MLPDecoder,
     SoftmaxFeedbackRNNDecoder,
     TransformerLatentDecoder,
 )
+from scales_viz.models.encoders import ConvSequenceEncoder, MLPEncoder
+from scales_viz.models.manifest import ManifestError
+from scales_viz.models.molecules import MissingExtraError
+from scales_viz.models.registry import (
+    DEFAULT_MODEL,
+    ModelInfo,
+    list_models,
+    load_model,
+    load_model_dir,
+)
 
 __all__ = [
+    "DEFAULT_MODEL",
     "BernoulliMLPDecoder",
+    "ConvSequenceEncoder",
+    "LatentModel",
     "MLPDecoder",
+    "MLPEncoder",
+    "ManifestError",
+    "MissingExtraError",
+    "ModelInfo",
+    "Objective",
     "SoftmaxFeedbackRNNDecoder",
     "TransformerLatentDecoder",
+    "VAEModel",
+    "list_models",
+    "load_model",
+    "load_model_dir",
 ]

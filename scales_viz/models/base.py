@@ -1,0 +1,236 @@
+"""The `LatentModel` protocol and `VAEModel`, the implementation the built-in models use.
+
+A latent model bundles what the app needs to know about a pretrained VAE: its decoder (latents
+to logits), how logits become objects (strings, images), which objects are valid, the
+objectives (higher is better, NaN for invalid objects), the encoder, and a reference set of
+encoded data latents.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from scales_viz.errors import InputValueError
+from scales_viz.models.codecs import ImageCodec, SequenceCodec
+from scales_viz.score import check_latents, scales
+
+__all__ = ["LatentModel", "LikelihoodKind", "Objective", "RenderKind", "VAEModel"]
+
+LikelihoodKind = Literal["categorical", "bernoulli"]
+RenderKind = Literal["text", "molecule", "image"]
+#: Rows per decoder call when decoding or encoding many points.
+DECODE_CHUNK = 2048
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A named black-box function of decoded objects; higher is better, NaN for invalid.
+
+    Attributes:
+        name: identifier, e.g. ``fit_target``.
+        description: one line for the UI.
+        batch: objects -> float64 array of values.
+        latent: optional differentiable form, `z` (`n x d`) -> values `n`, defined for every
+            latent (not NaN for invalid decodings): for gradient-based optimisers.
+    """
+
+    name: str
+    description: str
+    batch: Callable[[Sequence[Any]], np.ndarray]
+    latent: Callable[[Tensor], Tensor] | None = field(default=None, compare=False)
+
+    def __call__(self, obj: Any) -> float:
+        """The objective of one object."""
+        return float(self.batch([obj])[0])
+
+
+def per_object(function: Callable[[Any], float]) -> Callable[[Sequence[Any]], np.ndarray]:
+    """Lift a one-object function to a batch function returning float64."""
+
+    def batch(objects: Sequence[Any]) -> np.ndarray:
+        return np.array([function(obj) for obj in objects], dtype=np.float64)
+
+    return batch
+
+
+@runtime_checkable
+class LatentModel(Protocol):
+    """What scales-viz needs from a latent generative model."""
+
+    name: str
+    latent_dim: int
+    prior_scale: float
+    likelihood: LikelihoodKind
+    render: RenderKind
+    objectives: Mapping[str, Objective]
+
+    def decode_logits(self, z: Tensor) -> Tensor:
+        """`z` (`n x d`) -> logits `n x L x V` (categorical) or `n x P` (Bernoulli)."""
+        ...
+
+    def decode(self, z: Tensor) -> list[Any]:
+        """The objects of the argmax (categorical) or mean (Bernoulli) decoding of `z`."""
+        ...
+
+    def is_valid(self, obj: Any) -> bool:
+        """Whether a decoded object is valid."""
+        ...
+
+    def encode(self, objects: Sequence[Any]) -> Tensor:
+        """Encoder means `n x d` of data objects."""
+        ...
+
+    @property
+    def data_latents(self) -> Tensor:
+        """Reference latents of encoded data, `m x d`."""
+        ...
+
+
+class VAEModel:
+    """A trained VAE: decoder and encoder modules, codec, validity rule and objectives.
+
+    Args:
+        name: model name.
+        decoder: `z` -> logits; used in eval mode.
+        encoder: data tensor -> `(mu, sigma)`.
+        codec: strings <-> tokens, or images <-> pixels.
+        validity: batch validity of decoded objects.
+        objectives: by name.
+        render: how the UI draws objects.
+        prior_scale: std of the prior the model was trained with.
+        data_latents: `m x d` encoded reference data.
+        data_objects: the `m` objects behind `data_latents`.
+        manifest: the model's manifest record (model card facts).
+        directory: where the model's files are, if it came from files.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        decoder: nn.Module,
+        encoder: nn.Module,
+        codec: SequenceCodec | ImageCodec,
+        validity: Callable[[Sequence[Any]], np.ndarray],
+        objectives: Mapping[str, Objective],
+        render: RenderKind,
+        prior_scale: float,
+        data_latents: Tensor,
+        data_objects: Sequence[Any],
+        manifest: Mapping[str, Any] | None = None,
+        directory: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.decoder = decoder.eval().requires_grad_(False)
+        self.encoder = encoder.eval().requires_grad_(False)
+        self.codec = codec
+        self._validity = validity
+        self.objectives = dict(objectives)
+        self.render: RenderKind = render
+        self.prior_scale = float(prior_scale)
+        self.likelihood: LikelihoodKind = (
+            "categorical" if isinstance(codec, SequenceCodec) else "bernoulli"
+        )
+        self.latent_dim = int(data_latents.shape[1])
+        self._data_latents = data_latents.detach().to(torch.float32)
+        self.data_objects = list(data_objects)
+        self.manifest = dict(manifest or {})
+        self.directory = directory
+        self._copies: dict[tuple[torch.device, torch.dtype], nn.Module] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"VAEModel(name={self.name!r}, latent_dim={self.latent_dim}, "
+            f"likelihood={self.likelihood!r}, prior_scale={self.prior_scale})"
+        )
+
+    @property
+    def data_latents(self) -> Tensor:
+        """Encoder means of the reference data, `m x d` float32 (a copy)."""
+        return self._data_latents.clone()
+
+    def decoder_for(self, z: Tensor) -> nn.Module:
+        """The decoder on `z`'s device and dtype (copies are cached; the original stays)."""
+        key = (z.device, z.dtype)
+        param = next(self.decoder.parameters())
+        if (param.device, param.dtype) == key:
+            return self.decoder
+        if key not in self._copies:
+            self._copies[key] = copy.deepcopy(self.decoder).to(device=z.device, dtype=z.dtype)
+        return self._copies[key]
+
+    def decode_logits(self, z: Tensor) -> Tensor:
+        """`z` (`n x d`) -> logits `n x L x V` or `n x P`, on `z`'s device and dtype.
+
+        Differentiable in `z` when `z` requires grad.
+
+        Raises:
+            InputValueError, InputTypeError: `z` is not a finite `n x d` float tensor.
+        """
+        check_latents(z, "z", self.latent_dim)
+        decoder = self.decoder_for(z)
+        return torch.cat([decoder(chunk) for chunk in z.split(DECODE_CHUNK)])
+
+    def decode(self, z: Tensor) -> list[Any]:
+        """Argmax strings (categorical) or mean images `H x W` (Bernoulli) of `z`."""
+        with torch.no_grad():
+            logits = self.decode_logits(z)
+        if isinstance(self.codec, SequenceCodec):
+            return self.codec.to_texts(logits.argmax(-1))
+        return self.codec.to_images(torch.sigmoid(logits))
+
+    def validity(self, objects: Sequence[Any]) -> np.ndarray:
+        """Boolean validity of each object."""
+        return np.asarray(self._validity(objects), dtype=bool)
+
+    def is_valid(self, obj: Any) -> bool:
+        """Whether one decoded object is valid."""
+        return bool(self.validity([obj])[0])
+
+    def objective_values(self, objects: Sequence[Any], name: str) -> np.ndarray:
+        """Values of objective `name` on `objects`: float64, NaN where invalid.
+
+        Raises:
+            InputValueError: no objective of that name.
+        """
+        if name not in self.objectives:
+            raise InputValueError(
+                f"model {self.name!r} has no objective {name!r}; it has {sorted(self.objectives)}."
+            )
+        values = np.asarray(self.objectives[name].batch(objects), dtype=np.float64)
+        values[~self.validity(objects)] = np.nan
+        return values
+
+    def to_inputs(self, objects: Sequence[Any]) -> Tensor:
+        """The encoder's input tensor for data objects (one-hot sequences or pixels)."""
+        if isinstance(self.codec, SequenceCodec):
+            return self.codec.one_hot(self.codec.to_indices(objects))
+        return self.codec.to_pixels(objects)
+
+    def encode(self, objects: Sequence[Any]) -> Tensor:
+        """Encoder means `n x d` (float32, CPU) of data objects.
+
+        Raises:
+            InputValueError, InputTypeError: an object cannot be encoded (unknown token,
+                too long, wrong image size); the message names the item.
+        """
+        inputs = self.to_inputs(objects)
+        with torch.no_grad():
+            return torch.cat([self.encoder(chunk)[0] for chunk in inputs.split(DECODE_CHUNK)])
+
+    def scales(self, z: Tensor, **options: Any) -> Tensor:
+        """ScaLES of `z` under this model's decoder (see :func:`scales_viz.scales`)."""
+        return scales(self.decoder_for(z), z, likelihood=self.likelihood, **options)
+
+    def sample_prior(self, n: int, *, seed: int, scale: float = 1.0) -> Tensor:
+        """`n x d` draws from N(0, (scale * prior_scale)^2 I), float32, from `seed`."""
+        gen = torch.Generator().manual_seed(seed)
+        return torch.randn(n, self.latent_dim, generator=gen) * (scale * self.prior_scale)

@@ -1,0 +1,93 @@
+"""Encoder architectures: data in, the Gaussian posterior `(mu, sigma)` out.
+
+Both return the posterior mean and standard deviation, each `n x d`; the mean is the latent of
+a data point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+__all__ = ["ConvSequenceEncoder", "MLPEncoder"]
+
+_CONV_BLOCKS = 3
+
+
+class ConvSequenceEncoder(nn.Module):
+    """The ScaLES paper's sequence encoder: three Conv1d-ReLU-BatchNorm blocks, then an MLP.
+
+    Input is one-hot `n x L x V` (read as `V` channels over `L` positions). After the convs it
+    flattens, applies `linear` (to `hidden`) and ReLU, and gives `mu = mu(h)` and
+    `sigma = softplus(sigma(h))`. Attribute names match the authors' state dicts
+    (`encoder.` prefix stripped; their unused `embedding` aside).
+
+    Args:
+        seq_len: `L`.
+        vocab_size: `V`.
+        latent_dim: `d`.
+        channels: output channels of the three convs.
+        kernels: kernel sizes of the three convs.
+        hidden: width of the layer before `mu` and `sigma`.
+    """
+
+    def __init__(
+        self,
+        seq_len: int,
+        vocab_size: int,
+        latent_dim: int,
+        *,
+        channels: Sequence[int] = (9, 9, 10),
+        kernels: Sequence[int] = (9, 9, 11),
+        hidden: int = 100,
+    ) -> None:
+        super().__init__()
+        if len(channels) != _CONV_BLOCKS or len(kernels) != _CONV_BLOCKS:
+            raise ValueError(
+                f"ConvSequenceEncoder needs {_CONV_BLOCKS} channels and kernels; "
+                f"got {list(channels)} and {list(kernels)}."
+            )
+        width = seq_len - sum(kernels) + _CONV_BLOCKS
+        if width < 1:
+            raise ValueError(
+                f"ConvSequenceEncoder: kernels {list(kernels)} are too long for L={seq_len}."
+            )
+        previous = vocab_size
+        for i, (out, kernel) in enumerate(zip(channels, kernels, strict=True), start=1):
+            setattr(self, f"conv{i}", nn.Conv1d(previous, out, kernel))
+            setattr(self, f"batch_norm{i}", nn.BatchNorm1d(out))
+            previous = out
+        self.linear = nn.Linear(previous * width, hidden)
+        self.mu = nn.Linear(hidden, latent_dim)
+        self.sigma = nn.Linear(hidden, latent_dim)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """`x`: one-hot `n x L x V` -> `(mu, sigma)`, each `n x d`."""
+        h = x.transpose(1, 2)
+        for i in range(1, _CONV_BLOCKS + 1):
+            conv: nn.Conv1d = getattr(self, f"conv{i}")
+            norm: nn.BatchNorm1d = getattr(self, f"batch_norm{i}")
+            h = norm(nn.functional.relu(conv(h)))
+        h = nn.functional.relu(self.linear(h.flatten(1)))
+        return self.mu(h), nn.functional.softplus(self.sigma(h))
+
+
+class MLPEncoder(nn.Module):
+    """MLP encoder for flat data `x` (`n x P`, for example pixels in [0, 1]).
+
+    Two SiLU hidden layers, then `mu` and `sigma = softplus(.)` heads.
+    """
+
+    def __init__(self, inputs: int, latent_dim: int, *, hidden: int = 128) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(inputs, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU()
+        )
+        self.mu = nn.Linear(hidden, latent_dim)
+        self.sigma = nn.Linear(hidden, latent_dim)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """`x`: `n x P` -> `(mu, sigma)`, each `n x d`."""
+        h = self.net(x)
+        return self.mu(h), nn.functional.softplus(self.sigma(h))

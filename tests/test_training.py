@@ -1,0 +1,124 @@
+"""Training recipes: determinism per seed, files a loader accepts, and no global side effects."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from scales_viz.errors import InputValueError
+from scales_viz.models import load_model_dir
+from scales_viz.training.recipes import (
+    RECIPES,
+    DigitsRecipe,
+    SequenceRecipe,
+    train_builtin,
+    train_digits,
+    train_sequence,
+)
+from scales_viz.training.vae import TrainConfig, kl_to_prior, kl_weight, seeded
+
+WEIGHT_FILES = ("decoder", "encoder", "reference")
+
+
+def _tiny_digits() -> DigitsRecipe:
+    recipe = RECIPES["digits-2d"]
+    assert isinstance(recipe, DigitsRecipe)
+    return replace(recipe, classifier_epochs=5, config=replace(recipe.config, epochs=2))
+
+
+def _tiny_expressions() -> SequenceRecipe:
+    recipe = RECIPES["expressions"]
+    assert isinstance(recipe, SequenceRecipe)
+    small = {"hidden": 16, "layers": 2, "cell": "gru", "dropout": 0.2}
+    return replace(
+        recipe,
+        n_train=256,
+        n_held_out=64,
+        n_reference=32,
+        decoder=small,
+        load=lambda seed, data_dir: (
+            [f"x+{k}" for k in "123"]
+            + [f"{a}*{b}" for a in "x123" for b in "x123"]
+            + [f"sin({a})/{b}" for a in "x123" for b in "x123"] * 20
+        ),
+        config=replace(recipe.config, epochs=1, batch_size=64),
+    )
+
+
+def _bytes(directory: Path) -> dict[str, bytes]:
+    return {name: (directory / f"{name}.safetensors").read_bytes() for name in WEIGHT_FILES}
+
+
+def test_digits_training_is_deterministic_per_seed(tmp_path: Path) -> None:
+    recipe = _tiny_digits()
+    train_digits(recipe, 3, tmp_path / "a")
+    train_digits(recipe, 3, tmp_path / "b")
+    train_digits(recipe, 4, tmp_path / "c")
+    assert _bytes(tmp_path / "a") == _bytes(tmp_path / "b")
+    assert _bytes(tmp_path / "a")["decoder"] != _bytes(tmp_path / "c")["decoder"]
+
+
+def test_trained_digits_directory_loads_and_records_its_training(tmp_path: Path) -> None:
+    manifest = train_digits(_tiny_digits(), 0, tmp_path)
+    model = load_model_dir(tmp_path)
+    assert model.latent_dim == 2 and len(model.data_objects) == 1797
+    assert manifest["training"]["seed"] == 0 and manifest["training"]["epochs"] == 2
+    assert set(manifest["metrics"]) >= {"held_out", "train", "classifier"}
+    log = json.loads((tmp_path / "training_log.json").read_text())
+    assert [entry["epoch"] for entry in log] == [1.0, 2.0]
+
+
+def test_sequence_training_is_deterministic_and_loads(tmp_path: Path) -> None:
+    recipe = _tiny_expressions()
+    with pytest.raises(InputValueError, match="usable examples"):
+        train_sequence(replace(recipe, n_train=10**6), 0, tmp_path / "x", tmp_path)
+    train_sequence(recipe, 1, tmp_path / "a", tmp_path)
+    train_sequence(recipe, 1, tmp_path / "b", tmp_path)
+    assert _bytes(tmp_path / "a") == _bytes(tmp_path / "b")
+    model = load_model_dir(tmp_path / "a")
+    assert model.latent_dim == 25 and len(model.data_objects) == 32
+    assert set(model.data_objects) <= set(recipe.load(1, tmp_path))
+    metrics = json.loads((tmp_path / "a" / "manifest.json").read_text())["metrics"]
+    assert 0.0 <= metrics["held_out"]["token_accuracy"] <= 1.0
+
+
+def test_training_leaves_global_random_state_and_threads_alone(tmp_path: Path) -> None:
+    threads = torch.get_num_threads()
+    state = torch.random.get_rng_state()
+    train_digits(_tiny_digits(), 0, tmp_path)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert torch.get_num_threads() == threads
+
+
+def test_seeded_block_is_reproducible() -> None:
+    with seeded(5, 1):
+        first = torch.randn(3)
+    with seeded(5, 1):
+        second = torch.randn(3)
+    assert torch.equal(first, second)
+
+
+def test_unknown_model_cannot_be_trained(tmp_path: Path) -> None:
+    with pytest.raises(InputValueError, match="no built-in model 'nope'"):
+        train_builtin("nope", seed=0, out=tmp_path, data_dir=tmp_path)
+
+
+def test_kl_weight_warms_up_linearly_then_holds() -> None:
+    config = TrainConfig(seed=0, epochs=4, batch_size=1, learning_rate=1.0, kl_warmup_epochs=2)
+    assert [kl_weight(p, config) for p in (0.0, 0.5, 1.0, 2.0, 3.5)] == [0, 0.25, 0.5, 1, 1]
+    quarter = replace(config, beta=0.25)
+    assert kl_weight(5.0, quarter) == 0.25
+    assert kl_weight(0.0, replace(config, kl_warmup_epochs=0)) == 1.0
+
+
+def test_kl_to_prior_matches_torch_distributions() -> None:
+    gen = torch.Generator().manual_seed(0)
+    mu, sigma = torch.randn(4, 3, generator=gen), torch.rand(4, 3, generator=gen) + 0.1
+    posterior = torch.distributions.Normal(mu, sigma)
+    prior = torch.distributions.Normal(torch.zeros(3), 0.5 * torch.ones(3))
+    expected = torch.distributions.kl_divergence(posterior, prior).sum(-1)
+    torch.testing.assert_close(kl_to_prior(mu, sigma, 0.5), expected)
