@@ -18,6 +18,7 @@ from scales_viz.models.decoders import (
     BernoulliMLPDecoder,
     MLPDecoder,
     SoftmaxFeedbackRNNDecoder,
+    SoftmaxInputRNNDecoder,
     TransformerLatentDecoder,
 )
 
@@ -132,6 +133,16 @@ _FACTORIES: dict[str, tuple[DecoderFactory, str]] = {
     "lstm": (
         lambda d, seq, vocab: SoftmaxFeedbackRNNDecoder(
             d, seq, vocab, hidden=16, layers=2, cell="lstm"
+        ),
+        "categorical",
+    ),
+    "gru-input": (
+        lambda d, seq, vocab: SoftmaxInputRNNDecoder(d, seq, vocab, hidden=16, layers=2, embed=8),
+        "categorical",
+    ),
+    "gru-input-hard": (
+        lambda d, seq, vocab: SoftmaxInputRNNDecoder(
+            d, seq, vocab, hidden=16, layers=2, embed=8, feedback="hard"
         ),
         "categorical",
     ),

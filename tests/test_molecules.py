@@ -10,6 +10,7 @@ from scales_viz.models import molecules
 from scales_viz.models.molecules import (
     SMILES_VOCAB,
     is_valid_smiles,
+    molecule_svg,
     penalized_logp,
     qed,
     tokenize_smiles,
@@ -75,3 +76,9 @@ def test_large_rings_are_penalised_by_their_excess_size() -> None:
 def test_missing_rdkit_reports_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(molecules.importlib.util, "find_spec", lambda name: None)
     assert not molecules.rdkit_available()
+
+
+def test_valid_molecules_draw_as_svg_and_invalid_ones_do_not() -> None:
+    svg = molecule_svg(ASPIRIN)
+    assert svg is not None and svg.lstrip().startswith("<?xml") and "<svg" in svg
+    assert molecule_svg("C1CC") is None

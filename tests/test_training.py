@@ -11,10 +11,13 @@ import torch
 
 from scales_viz.errors import InputValueError
 from scales_viz.models import load_model_dir
+from scales_viz.models.decoders import SoftmaxInputRNNDecoder
+from scales_viz.testing import make_decoder
 from scales_viz.training.recipes import (
     RECIPES,
     DigitsRecipe,
     SequenceRecipe,
+    _teacher_forced,
     train_builtin,
     train_digits,
     train_sequence,
@@ -133,3 +136,25 @@ def test_shipped_digits_2d_is_reproduced_by_its_recipe(tmp_path: Path) -> None:
     assert abs(ours["elbo"] - theirs["elbo"]) < 0.5
     assert abs(ours["reconstruction_accuracy"] - theirs["reconstruction_accuracy"]) < 0.05
     assert manifest["training"]["seed"] == shipped.manifest["training"]["seed"] == 0
+
+
+def test_teacher_forcing_matches_free_running_decoding_when_outputs_are_one_hot() -> None:
+    decoder, _ = make_decoder("gru-input", 3, 7, 5, seed=1, dtype=torch.float64)
+    assert isinstance(decoder, SoftmaxInputRNNDecoder)
+    with torch.no_grad():  # huge logits: every step's softmax is one-hot
+        decoder.out.weight.mul_(1e4)
+        decoder.out.bias.mul_(1e4)
+    decoder.eval()
+    z = torch.randn(4, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with torch.no_grad():
+        free = decoder(z)
+        tokens = free.argmax(-1)
+        forced = decoder.forward_teacher(z, tokens)
+    assert torch.softmax(free, -1).amax(-1).min() > 1 - 1e-9  # the softmax is one-hot
+    torch.testing.assert_close(forced, free, rtol=1e-6, atol=1e-6)
+
+
+def test_teacher_forcing_refuses_other_decoders() -> None:
+    decoder, _ = make_decoder("gru", 3, 7, 5)
+    with pytest.raises(InputValueError, match="SoftmaxInputRNNDecoder"):
+        _teacher_forced(decoder, torch.zeros(2, 3), torch.zeros(2, 7, dtype=torch.long))

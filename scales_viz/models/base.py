@@ -198,6 +198,9 @@ class VAEModel:
     def objective_values(self, objects: Sequence[Any], name: str) -> np.ndarray:
         """Values of objective `name` on `objects`: float64, NaN where invalid.
 
+        Only valid objects are evaluated, and each distinct string once (decodings of nearby
+        latents repeat a lot, and chemistry objectives are slow).
+
         Raises:
             InputValueError: no objective of that name.
         """
@@ -205,8 +208,18 @@ class VAEModel:
             raise InputValueError(
                 f"model {self.name!r} has no objective {name!r}; it has {sorted(self.objectives)}."
             )
-        values = np.asarray(self.objectives[name].batch(objects), dtype=np.float64)
-        values[~self.validity(objects)] = np.nan
+        values = np.full(len(objects), np.nan)
+        chosen = np.flatnonzero(self.validity(objects))
+        if chosen.size == 0:
+            return values
+        batch = self.objectives[name].batch
+        picked = [objects[int(i)] for i in chosen]
+        if all(isinstance(obj, str) for obj in picked):
+            distinct = list(dict.fromkeys(picked))
+            found = dict(zip(distinct, np.asarray(batch(distinct), dtype=np.float64), strict=True))
+            values[chosen] = [found[obj] for obj in picked]
+        else:
+            values[chosen] = np.asarray(batch(picked), dtype=np.float64)
         return values
 
     def to_inputs(self, objects: Sequence[Any]) -> Tensor:

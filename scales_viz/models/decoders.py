@@ -19,6 +19,7 @@ __all__ = [
     "BernoulliMLPDecoder",
     "MLPDecoder",
     "SoftmaxFeedbackRNNDecoder",
+    "SoftmaxInputRNNDecoder",
     "TransformerLatentDecoder",
 ]
 
@@ -229,6 +230,87 @@ class MLPDecoder(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         """`z`: `n x d` -> logits `n x L x V`."""
         return self.net(z).view(-1, self.seq_len, self.vocab_size)
+
+
+class SoftmaxInputRNNDecoder(nn.Module):
+    """An RNN decoder that reads the latent and its own previous softmax at every step.
+
+    Step `t` feeds `[project(z), embed(p_{t-1})]` to the RNN (`p_0 = 0`) and maps the top
+    layer's output through `out` to the logits of step `t`; `p_t = softmax(logits_t)`. Unlike
+    :class:`SoftmaxFeedbackRNNDecoder`, the RNN state sees what was emitted, so it can track
+    syntax (ring closures and brackets in SMILES). Training can use the true previous tokens
+    (:meth:`forward_teacher`). Decoding feeds back either the softmax (``feedback="soft"``:
+    `z -> logits` is smooth everywhere) or the one-hot argmax (``feedback="hard"``: greedy
+    decoding, what a teacher-forced model was trained for; `z -> logits` is then smooth
+    except where an argmax switches, and the Jacobian flows through the latent context only,
+    so ScaLES is defined almost everywhere).
+
+    Args:
+        latent_dim: `d`.
+        seq_len: `L`.
+        vocab_size: `V`.
+        hidden: RNN width.
+        layers: stacked RNN layers.
+        embed: width of the feedback embedding.
+        cell: "gru" or "lstm".
+        dropout: between RNN layers (off in eval mode).
+        feedback: "soft" (the softmax) or "hard" (the one-hot argmax) when decoding.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int,
+        seq_len: int,
+        vocab_size: int,
+        *,
+        hidden: int = 256,
+        layers: int = 3,
+        embed: int = 64,
+        cell: RNNCell = "gru",
+        dropout: float = 0.2,
+        feedback: str = "soft",
+    ) -> None:
+        super().__init__()
+        if feedback not in ("soft", "hard"):
+            raise ValueError(f"`feedback` must be 'soft' or 'hard'; got {feedback!r}.")
+        self.feedback = feedback
+        self.seq_len = seq_len
+        self.vocab_size = vocab_size
+        self.project = nn.Linear(latent_dim, hidden)
+        self.embed = nn.Linear(vocab_size, embed, bias=False)
+        self.rnn = _RNN_CLASSES[cell](
+            hidden + embed,
+            hidden,
+            layers,
+            batch_first=True,
+            dropout=dropout if layers > 1 else 0.0,
+        )
+        self.out = nn.Linear(hidden, vocab_size)
+
+    def forward(self, z: Tensor) -> Tensor:
+        """`z`: `n x d` -> logits `n x L x V`, feeding back each step's softmax."""
+        context = self.project(z).unsqueeze(1)
+        probs = z.new_zeros(z.shape[0], 1, self.vocab_size)
+        state = None
+        steps = []
+        for _ in range(self.seq_len):
+            output, state = self.rnn(torch.cat([context, self.embed(probs)], dim=-1), state)
+            logits = self.out(output)
+            if self.feedback == "hard":
+                # A comparison carries no tangent: the feedback is constant in z locally.
+                probs = (logits == logits.amax(dim=-1, keepdim=True)).to(logits.dtype)
+            else:
+                probs = torch.softmax(logits, dim=-1)
+            steps.append(logits)
+        return torch.cat(steps, dim=1)
+
+    def forward_teacher(self, z: Tensor, tokens: Tensor) -> Tensor:
+        """Logits `n x L x V` with the true previous tokens (`n x L` indices) fed back."""
+        previous = nn.functional.one_hot(tokens[:, :-1].long(), self.vocab_size).to(z.dtype)
+        previous = torch.cat([previous.new_zeros(z.shape[0], 1, self.vocab_size), previous], 1)
+        context = self.project(z).unsqueeze(1).expand(-1, self.seq_len, -1)
+        output, _ = self.rnn(torch.cat([context, self.embed(previous)], dim=-1))
+        return self.out(output)
 
 
 class BernoulliMLPDecoder(nn.Module):

@@ -43,6 +43,7 @@ from scales_viz.models.decoders import (
     BernoulliMLPDecoder,
     MLPDecoder,
     SoftmaxFeedbackRNNDecoder,
+    SoftmaxInputRNNDecoder,
     TransformerLatentDecoder,
 )
 from scales_viz.models.encoders import ConvSequenceEncoder, MLPEncoder
@@ -103,6 +104,7 @@ class MLPClassifier(nn.Module):
 #: Architectures a manifest may name, and the module class each builds.
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "softmax_feedback_rnn": SoftmaxFeedbackRNNDecoder,
+    "softmax_input_rnn": SoftmaxInputRNNDecoder,
     "mlp_sequence": MLPDecoder,
     "transformer_sequence": TransformerLatentDecoder,
     "bernoulli_mlp": BernoulliMLPDecoder,

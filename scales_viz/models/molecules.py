@@ -28,6 +28,7 @@ __all__ = [
     "MissingExtraError",
     "fetch_moses_smiles",
     "is_valid_smiles",
+    "molecule_svg",
     "penalized_logp",
     "qed",
     "rdkit_available",
@@ -126,6 +127,19 @@ def qed(smiles: object) -> float:
     from rdkit.Chem import QED
 
     return float(QED.qed(mol))
+
+
+def molecule_svg(smiles: object, size: int = 220) -> str | None:
+    """An SVG drawing of `smiles` (RDKit), or None if it is not a valid molecule."""
+    mol = _molecule(smiles)
+    if mol is None:
+        return None
+    from rdkit.Chem.Draw import rdMolDraw2D
+
+    drawer = rdMolDraw2D.MolDraw2DSVG(size, size)
+    drawer.DrawMolecule(mol)
+    drawer.FinishDrawing()
+    return str(drawer.GetDrawingText())
 
 
 def _sha256(path: Path) -> str:

@@ -27,6 +27,8 @@ LOG = logging.getLogger(__name__)
 ReconLoss = Callable[[Tensor, Tensor], Tensor]
 #: Turns a batch of stored inputs into what the encoder reads.
 EncoderInput = Callable[[Tensor], Tensor]
+#: Training-time decoding `(decoder, z, targets) -> logits` (for example teacher forcing).
+TrainDecode = Callable[[nn.Module, Tensor, Tensor], Tensor]
 
 
 @dataclass(frozen=True)
@@ -95,11 +97,13 @@ def _step(
     to_encoder: EncoderInput,
     recon_loss: ReconLoss,
     prior_scale: float,
+    train_decode: TrainDecode | None,
 ) -> tuple[Tensor, Tensor]:
     """Reconstruction loss and KL per example for one batch (reparameterised sample)."""
     mu, sigma = encoder(to_encoder(inputs))
     z = mu + sigma * torch.randn_like(mu)
-    return recon_loss(decoder(z), targets), kl_to_prior(mu, sigma, prior_scale)
+    logits = decoder(z) if train_decode is None else train_decode(decoder, z, targets)
+    return recon_loss(logits, targets), kl_to_prior(mu, sigma, prior_scale)
 
 
 def train_vae(
@@ -113,6 +117,7 @@ def train_vae(
     recon_loss: ReconLoss,
     prior_scale: float = 1.0,
     on_epoch: Callable[[int], dict[str, float]] | None = None,
+    train_decode: TrainDecode | None = None,
 ) -> list[dict[str, float]]:
     """Train `encoder` and `decoder` in place on the negative ELBO with KL annealing.
 
@@ -129,6 +134,8 @@ def train_vae(
         recon_loss: per-example reconstruction loss `n`.
         prior_scale: the std of the Gaussian prior.
         on_epoch: called after each epoch with its index; returns held-out metrics to log.
+        train_decode: how the decoder produces logits while training (default `decoder(z)`);
+            for example teacher forcing. Evaluation always uses `decoder(z)`.
 
     Returns:
         One record per epoch (and every `config.log_every` steps): epochs done, step, KL
@@ -171,7 +178,14 @@ def train_vae(
         for idx in torch.randperm(n).split(config.batch_size):
             beta = kl_weight(step / steps_per_epoch, config)
             recon, kl = _step(
-                encoder, decoder, inputs[idx], targets[idx], to_encoder, recon_loss, prior_scale
+                encoder,
+                decoder,
+                inputs[idx],
+                targets[idx],
+                to_encoder,
+                recon_loss,
+                prior_scale,
+                train_decode,
             )
             loss = (recon + beta * kl).mean()
             optimiser.zero_grad(set_to_none=True)
