@@ -6,6 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
+# The browser tests drive Debian's chromium (never a downloaded browser); make test installs it.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: setup run test lint typecheck pytest bench clean
 
@@ -26,7 +29,11 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-pytest: setup
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq chromium
+
+pytest: setup $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck pytest
@@ -34,6 +41,7 @@ test: lint typecheck pytest
 bench: setup
 	$(BIN)/python bench/bench_scales.py
 	$(BIN)/python bench/bench_models.py
+	$(BIN)/python bench/bench_slices.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,274 @@
+"""The slice heatmap: a score over a plane with overlays, clickable cell by cell.
+
+Plotly heatmaps send no click or selection events to Streamlit, so an invisible WebGL marker
+layer (one marker per cell, named ``cells``) lies over the heatmap; a click or box selection
+returns its points with ``customdata = [row, col]``. Arrays go out as float32 to keep the
+figure JSON small.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import plotly.graph_objects as go
+
+from scales_viz.slices import SliceGrid
+
+__all__ = [
+    "CELL_LAYER",
+    "SCORE_TITLES",
+    "PointsOverlay",
+    "SliceFigureInfo",
+    "plot_slice",
+]
+
+LOG = logging.getLogger(__name__)
+
+CELL_LAYER = "cells"
+SCORE_TITLES = {
+    "scales": "ScaLES",
+    "likelihood": "log p(argmax decoding)",
+    "prior": "log prior",
+    "distance_to_data": "-distance to data (k=3)",
+}
+INVALID_COLOUR = "rgba(40, 40, 40, 0.55)"
+THRESHOLD_COLOUR = "#ff4b4b"
+CONTOUR_COLOUR = "rgba(255, 255, 255, 0.9)"
+#: Figure side in pixels; the click markers are sized to tile it.
+FIGURE_SIDE = 620
+
+
+@dataclass(frozen=True)
+class PointsOverlay:
+    """Points drawn on the plane (data latents near it, or a trajectory in step order).
+
+    Attributes:
+        name: legend entry.
+        coords: `n x 2` plane coordinates.
+        distance: `n` distances off the plane.
+        text: hover text per point.
+        path: draw as a path (a trajectory) rather than markers only.
+    """
+
+    name: str
+    coords: np.ndarray
+    distance: np.ndarray
+    text: Sequence[str] = ()
+    path: bool = False
+
+
+@dataclass(frozen=True)
+class SliceFigureInfo:
+    """Everything the slice figure draws, as plain arrays.
+
+    Attributes:
+        axis: `r` cell centres along each side.
+        values: `r x r` float32 score shown as the heatmap (row = y).
+        score_title: colour-bar title.
+        invalid: `r x r` bool mask of invalid cells, or None for no mask.
+        contours: `(name, r x r values)` of an objective to draw as contour lines, or None.
+        threshold: the ScaLES threshold contour level, or None.
+        overlays: points and paths to draw.
+        title: figure title.
+    """
+
+    axis: np.ndarray
+    values: np.ndarray
+    score_title: str
+    invalid: np.ndarray | None = None
+    contours: tuple[str, np.ndarray] | None = None
+    threshold: float | None = None
+    overlays: Sequence[PointsOverlay] = field(default_factory=tuple)
+    title: str = ""
+
+
+def _get_slice_info(
+    grid: SliceGrid,
+    *,
+    score: str = "scales",
+    show_invalid: bool = True,
+    objective: str | None = None,
+    threshold: float | None = None,
+    overlays: Sequence[PointsOverlay] = (),
+    title: str = "",
+) -> SliceFigureInfo:
+    if score not in grid.scores:
+        raise KeyError(f"the grid has no score {score!r}; it has {sorted(grid.scores)}.")
+    contours = None
+    if objective is not None and objective in grid.objectives:
+        contours = (objective, grid.objectives[objective].astype(np.float32))
+    values = grid.scores[score].astype(np.float32)
+    finite = np.isfinite(values)
+    if not finite.any():
+        LOG.warning("slice figure: no finite %s values to draw", score)
+    return SliceFigureInfo(
+        axis=grid.spec.axis().astype(np.float32),
+        values=values,
+        score_title=SCORE_TITLES.get(score, score),
+        invalid=~grid.valid if show_invalid else None,
+        contours=contours,
+        threshold=threshold,
+        overlays=tuple(overlays),
+        title=title or f"{SCORE_TITLES.get(score, score)} on {grid.spec.plane.label or 'plane'}",
+    )
+
+
+def _cell_layer(axis: np.ndarray, values: np.ndarray, title: str) -> go.Scattergl:
+    """One invisible marker per cell; it carries the hover text and takes the clicks.
+
+    Every other trace that could win Plotly's "closest point" test at a cell either skips
+    hover or comes before this layer; a heatmap or contour that won it would swallow the
+    click (it has no point to select). The layout leaves `dragmode` alone: Streamlit turns
+    select-on-click off while a box or lasso tool is active.
+    """
+    r = axis.shape[0]
+    rows, cols = np.divmod(np.arange(r * r), r)
+    size = max(2.0, FIGURE_SIDE / r)
+    return go.Scattergl(
+        x=axis[cols],
+        y=axis[rows],
+        customdata=np.stack([rows, cols], axis=1).astype(np.int32),
+        text=[f"{v:.4g}" for v in values.ravel().tolist()],
+        mode="markers",
+        marker={"size": size, "symbol": "square", "opacity": 0.0},
+        name=CELL_LAYER,
+        showlegend=False,
+        hovertemplate="a=%{x:.3f}, b=%{y:.3f}<br>" + title + " %{text}<extra></extra>",
+    )
+
+
+def _build_slice_figure(info: SliceFigureInfo) -> go.Figure:
+    axis = info.axis
+    fig = go.Figure()
+    fig.add_trace(
+        go.Heatmap(
+            x=axis,
+            y=axis,
+            z=info.values,
+            colorscale="Viridis",
+            colorbar={"title": {"text": info.score_title}},
+            name=info.score_title,
+            hoverinfo="skip",
+        )
+    )
+    if info.invalid is not None and info.invalid.any():
+        mask = np.where(info.invalid, 1.0, np.nan).astype(np.float32)
+        fig.add_trace(
+            go.Heatmap(
+                x=axis,
+                y=axis,
+                z=mask,
+                colorscale=[[0, INVALID_COLOUR], [1, INVALID_COLOUR]],
+                showscale=False,
+                hoverinfo="skip",
+                name="invalid decoding",
+            )
+        )
+    if info.contours is not None:
+        name, values = info.contours
+        fig.add_trace(
+            go.Contour(
+                x=axis,
+                y=axis,
+                z=values,
+                contours={"coloring": "lines", "showlabels": True},
+                line={"color": CONTOUR_COLOUR, "width": 1},
+                colorscale=[[0, CONTOUR_COLOUR], [1, CONTOUR_COLOUR]],
+                showscale=False,
+                hoverinfo="skip",
+                name=name,
+            )
+        )
+    if info.threshold is not None and np.isfinite(info.threshold):
+        fig.add_trace(
+            go.Contour(
+                x=axis,
+                y=axis,
+                z=info.values,
+                contours={
+                    "coloring": "lines",
+                    "start": info.threshold,
+                    "end": info.threshold,
+                    "size": 1.0,
+                },
+                line={"color": THRESHOLD_COLOUR, "width": 2, "dash": "dash"},
+                colorscale=[[0, THRESHOLD_COLOUR], [1, THRESHOLD_COLOUR]],
+                showscale=False,
+                hoverinfo="skip",
+                name=f"ScaLES threshold ({info.threshold:.2f})",
+            )
+        )
+    for overlay in info.overlays:
+        fig.add_trace(_overlay_trace(overlay))
+    fig.add_trace(_cell_layer(axis, info.values, info.score_title))
+    extent = float(axis[-1]) if axis.size else 1.0
+    fig.update_layout(
+        title={"text": info.title},
+        width=FIGURE_SIDE + 180,
+        height=FIGURE_SIDE,
+        xaxis={"title": {"text": "a (along u)"}, "range": [-extent, extent], "constrain": "domain"},
+        yaxis={"title": {"text": "b (along v)"}, "range": [-extent, extent], "scaleanchor": "x"},
+        legend={"orientation": "h", "y": -0.15},
+        margin={"l": 60, "r": 20, "t": 50, "b": 60},
+    )
+    return fig
+
+
+def _overlay_trace(overlay: PointsOverlay) -> go.Scattergl:
+    coords = np.asarray(overlay.coords, dtype=np.float32).reshape(-1, 2)
+    distance = np.asarray(overlay.distance, dtype=np.float32)
+    text = [
+        f"{label}<br>distance off plane {dist:.3f}"
+        for label, dist in zip(overlay.text or [""] * len(distance), distance.tolist(), strict=True)
+    ]
+    return go.Scattergl(
+        x=coords[:, 0],
+        y=coords[:, 1],
+        mode="lines+markers" if overlay.path else "markers",
+        marker={
+            "size": 7,
+            "color": distance,
+            "colorscale": "Greys",
+            "reversescale": True,
+            "line": {"width": 1, "color": "white"},
+        },
+        name=overlay.name,
+        text=text,
+        hovertemplate="%{text}<extra>" + overlay.name + "</extra>",
+    )
+
+
+def plot_slice(
+    grid: SliceGrid,
+    *,
+    score: str = "scales",
+    show_invalid: bool = True,
+    objective: str | None = None,
+    threshold: float | None = None,
+    overlays: Sequence[PointsOverlay] = (),
+    title: str = "",
+) -> go.Figure:
+    """The slice heatmap with its overlays and the invisible click layer.
+
+    Args:
+        grid: the computed slice.
+        score: which score to colour by.
+        show_invalid: grey out cells whose decoding is invalid.
+        objective: draw contour lines of this objective (must be in the grid).
+        threshold: draw the ScaLES contour at this level.
+        overlays: points and trajectories projected onto the plane.
+        title: figure title (default: the score and the plane).
+    """
+    info = _get_slice_info(
+        grid,
+        score=score,
+        show_invalid=show_invalid,
+        objective=objective,
+        threshold=threshold,
+        overlays=overlays,
+        title=title,
+    )
+    return _build_slice_figure(info)

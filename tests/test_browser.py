@@ -1,0 +1,114 @@
+"""A real browser (Playwright driving Debian's chromium) against `streamlit run app.py`.
+
+``make test`` installs chromium with apt when it is missing. Set SCALES_VIZ_SKIP_BROWSER=1 to
+skip these tests on a machine without it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+START_TIMEOUT = 90.0
+STEP_TIMEOUT_MS = 90_000
+HOVER_TRIES = 60
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("SCALES_VIZ_SKIP_BROWSER") == "1", reason="SCALES_VIZ_SKIP_BROWSER=1"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make test` (it installs chromium with apt).")
+    port = _free_port()
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
+    command += ["--server.address", "127.0.0.1", "--server.headless", "true"]
+    log = (tmp_path_factory.mktemp("streamlit") / "server.log").open("wb")
+    # A log file, not a pipe: nobody reads a pipe here, and a full one would block the server.
+    proc = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail(f"streamlit did not start within {START_TIMEOUT:.0f} s")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def test_click_a_slice_cell_and_see_its_decoding(server: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            # Open the app at its root and navigate like a user: on a fresh server a deep link
+            # can land before st.navigation has registered the views ("Page not found").
+            page.goto(server, timeout=STEP_TIMEOUT_MS)
+            nav = page.get_by_role("link", name="Slices")
+            expect(nav).to_be_visible(timeout=STEP_TIMEOUT_MS)
+            nav.click()
+            plot = page.locator(".js-plotly-plot").first
+            expect(plot).to_be_visible(timeout=STEP_TIMEOUT_MS)
+            drag = plot.locator(".nsewdrag").first
+            expect(drag).to_be_visible(timeout=STEP_TIMEOUT_MS)
+            # Hover until plotly shows a cell's label (the layout has settled and the plot is
+            # wired for events), re-reading the plot's position each time.
+            hover = page.locator(".hoverlayer text").first
+            for _ in range(HOVER_TRIES):
+                box = drag.bounding_box()
+                assert box is not None
+                x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
+                page.mouse.move(x - 7, y - 7)
+                page.mouse.move(x, y)
+                page.wait_for_timeout(500)
+                if hover.count():
+                    break
+            expect(hover).to_contain_text("a=", timeout=STEP_TIMEOUT_MS)
+            page.mouse.click(x, y)
+            expect(page.get_by_text("Decoded cell")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+            expect(page.get_by_text("cell (row, col)")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        finally:
+            browser.close()

@@ -1,0 +1,1 @@
+"""Streamlit helpers shared by the dashboard's frame and views (the only UI-framework code)."""

@@ -1,0 +1,65 @@
+"""Drawing decoded objects in Streamlit: expression text, molecule drawings, digit images."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from scales_viz.models import VAEModel
+from scales_viz.models.molecules import molecule_svg
+
+#: Nearest-neighbour upscaling: the browser would blur an 8x8 image stretched to display size.
+IMAGE_UPSCALE = 12
+VALID_MARK = "valid"
+INVALID_MARK = "INVALID"
+
+
+def upscale(image: np.ndarray, factor: int = IMAGE_UPSCALE) -> np.ndarray:
+    """A pixel image enlarged by repeating pixels, values clipped to [0, 1]."""
+    return np.clip(np.kron(np.asarray(image, dtype=np.float32), np.ones((factor, factor))), 0, 1)
+
+
+def mosaic(images: Sequence[np.ndarray], columns: int, gap: int = 1) -> np.ndarray:
+    """Tile equally sized images row by row into one array (top row first)."""
+    if not images:
+        return np.zeros((1, 1), dtype=np.float32)
+    h, w = np.asarray(images[0]).shape
+    rows = -(-len(images) // columns)
+    out = np.ones((rows * (h + gap) - gap, columns * (w + gap) - gap), dtype=np.float32)
+    for k, image in enumerate(images):
+        r, c = divmod(k, columns)
+        out[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = image
+    return out
+
+
+def render_object(model: VAEModel, obj: Any, caption: str = "") -> None:
+    """Draw one decoded object in the current container."""
+    if model.render == "image":
+        st.image(upscale(obj), caption=caption or None, clamp=True)
+    elif model.render == "molecule":
+        svg = molecule_svg(obj)
+        if svg is not None:
+            st.image(svg, caption=caption or None)
+        st.code(str(obj) or "(empty)", language=None)
+        if caption and svg is None:
+            st.caption(caption)
+    else:
+        st.code(str(obj) or "(empty)", language=None)
+        if caption:
+            st.caption(caption)
+
+
+def render_grid(
+    model: VAEModel, objects: Sequence[Any], captions: Sequence[str], columns: int = 4
+) -> None:
+    """Draw objects in a grid of `columns`, each with its caption."""
+    for start in range(0, len(objects), columns):
+        cells = st.columns(columns)
+        for cell, obj, caption in zip(
+            cells, objects[start : start + columns], captions[start : start + columns], strict=False
+        ):
+            with cell:
+                render_object(model, obj, caption)

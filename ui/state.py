@@ -1,0 +1,58 @@
+"""Session-state keys, cached model loading and the device choice.
+
+Session-state keys (one place, documented):
+
+- ``model_name``: the built-in model picked in the sidebar.
+- ``device_choice``: "auto", "cpu" or "cuda" (auto = CUDA when available).
+- ``slice_selection``: the cells picked on the Slices page, a list of `(row, col)`.
+- ``trajectories``: runs to overlay on slices, a list of
+  :class:`scales_viz.figures.slices.PointsOverlay`-compatible dicts
+  (``name``, ``z`` as `n x d` lists); the optimisation views write it.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+import torch
+
+from scales_viz.errors import ScalesVizError
+from scales_viz.models import DEFAULT_MODEL, ModelInfo, VAEModel, list_models, load_model
+
+MODEL_KEY = "model_name"
+DEVICE_KEY = "device_choice"
+SLICE_SELECTION_KEY = "slice_selection"
+TRAJECTORIES_KEY = "trajectories"
+
+
+@st.cache_resource(show_spinner="Loading model...")
+def get_model(name: str) -> VAEModel:
+    """The built-in model `name`, loaded once per server process."""
+    return load_model(name)
+
+
+@st.cache_data(show_spinner=False)
+def model_infos() -> list[ModelInfo]:
+    """The model picker's entries."""
+    return list_models()
+
+
+def device() -> torch.device:
+    """The device chosen in the sidebar (auto: CUDA when available, else CPU)."""
+    choice = st.session_state.get(DEVICE_KEY, "auto")
+    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    return torch.device("cpu")
+
+
+def current_model() -> VAEModel | None:
+    """The model picked in the sidebar, or None after showing why it cannot load."""
+    name = st.session_state.get(MODEL_KEY, DEFAULT_MODEL)
+    info = {i.name: i for i in model_infos()}.get(name)
+    if info is not None and not info.available:
+        st.error(f"Model '{name}' is unavailable: {info.reason}")
+        return None
+    try:
+        return get_model(name)
+    except ScalesVizError as exc:
+        st.error(f"Model '{name}' could not be loaded: {exc}")
+        return None

@@ -1,0 +1,334 @@
+"""Slices view: ScaLES (or a baseline) over a plane, with overlays, click-to-decode and export."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+from scales_viz.errors import ScalesVizError
+from scales_viz.figures.slices import SCORE_TITLES, PointsOverlay, plot_slice
+from scales_viz.models import VAEModel
+from scales_viz.slices import (
+    Plane,
+    SliceGrid,
+    SliceSpec,
+    axis_plane,
+    compute_slice,
+    parse_point,
+    pca_plane,
+    plane_through,
+    random_plane,
+)
+from ui.cache import cached, is_cached
+from ui.render import INVALID_MARK, VALID_MARK, mosaic, render_object, upscale
+from ui.state import SLICE_SELECTION_KEY, TRAJECTORIES_KEY, current_model, device
+
+PLANES = ("random", "axes", "PCA of data", "through three points")
+RESOLUTIONS = (17, 33, 65, 129, 255)
+#: Grids above this many cells are shown coarse first while the full grid computes.
+PROGRESSIVE_CELLS = 33 * 33
+COARSE_RESOLUTION = 17
+MOSAIC_SIDE = 15
+DATA_SCORE_SAMPLE = 200
+CHART_KEY = "slice_chart"
+PICKED_KEY = "slice_picked_points"
+MAX_TABLE_ROWS = 2000
+
+
+def _plane(model: VAEModel, form: dict[str, Any]) -> Plane:
+    data = model.data_latents
+    seed = int(form["seed"])
+    if form["plane"] == "through three points":
+        points = [
+            parse_point(text, data_latents=data, prior_scale=model.prior_scale, seed=seed)
+            for text in form["points"]
+        ]
+        return plane_through(points)
+    origin = parse_point(
+        form["origin"], data_latents=data, prior_scale=model.prior_scale, seed=seed
+    )
+    if form["plane"] == "axes":
+        return axis_plane(origin, int(form["axis_i"]), int(form["axis_j"]))
+    if form["plane"] == "PCA of data":
+        return pca_plane(data, origin=origin)
+    return random_plane(origin, seed=seed)
+
+
+def _controls(model: VAEModel) -> dict[str, Any]:
+    with st.form("slice_form"):
+        cols = st.columns(4)
+        plane = cols[0].selectbox("Plane", PLANES, key="slice_plane")
+        origin = cols[1].text_input(
+            "Origin", "zero", key="slice_origin", help="zero, data N, prior N, or d numbers"
+        )
+        seed = cols[2].number_input("Seed", 0, 1_000_000, 0, key="slice_seed")
+        extent = cols[3].slider("Extent (x prior scale)", 0.5, 10.0, 3.0, 0.5, key="slice_extent")
+        cols = st.columns(4)
+        axis_i = cols[0].number_input("Axis i", 0, model.latent_dim - 1, 0, key="slice_axis_i")
+        axis_j = cols[1].number_input(
+            "Axis j", 0, model.latent_dim - 1, min(1, model.latent_dim - 1), key="slice_axis_j"
+        )
+        resolution = cols[2].selectbox("Resolution", RESOLUTIONS, index=1, key="slice_resolution")
+        points = cols[3].text_input(
+            "Three points",
+            "data 0; data 1; data 2",
+            key="slice_points",
+            help="for 'through three points': separate with ';'",
+        )
+        st.form_submit_button("Compute slice")
+    return {
+        "plane": plane,
+        "origin": origin,
+        "seed": seed,
+        "extent": extent,
+        "axis_i": axis_i,
+        "axis_j": axis_j,
+        "resolution": resolution,
+        "points": [p.strip() for p in points.split(";")][:3] if ";" in points else [points],
+    }
+
+
+def _grid(model: VAEModel, spec: SliceSpec) -> SliceGrid:
+    key = (model.name, spec.key(), str(device()))
+    return cached(
+        "slices",
+        key,
+        lambda progress: compute_slice(
+            model, spec, objectives=tuple(model.objectives), device=device(), progress=progress
+        ),
+        label=f"Scoring {spec.resolution}x{spec.resolution} latents",
+    )
+
+
+def _data_scales(model: VAEModel) -> np.ndarray:
+    z = model.data_latents[:DATA_SCORE_SAMPLE].double()
+    return cached(
+        "data_scales",
+        model.name,
+        lambda progress: model.scales(z, progress=progress).numpy(),
+        label="Scoring data latents for the threshold",
+    )
+
+
+def _overlays(
+    model: VAEModel, plane: Plane, extent: float, max_distance: float
+) -> list[PointsOverlay]:
+    overlays = []
+    if max_distance > 0:
+        coords, dist = plane.project(model.data_latents.double().numpy())
+        keep = (dist <= max_distance) & (np.abs(coords) <= extent).all(axis=1)
+        texts = [
+            str(model.data_objects[i])[:60] if model.render != "image" else f"data {i}"
+            for i in np.flatnonzero(keep)
+        ]
+        overlays.append(PointsOverlay("data latents", coords[keep], dist[keep], texts))
+    for run in st.session_state.get(TRAJECTORIES_KEY, []):
+        z = np.asarray(run["z"], dtype=np.float64)
+        if z.ndim == 2 and z.shape[1] == model.latent_dim:
+            coords, dist = plane.project(z)
+            texts = [f"step {k}" for k in range(len(z))]
+            overlays.append(PointsOverlay(str(run["name"]), coords, dist, texts, path=True))
+    return overlays
+
+
+def _on_select() -> None:
+    """Keep the chart's picked points (callback: Streamlit rebuilds the chart widget whenever
+    the figure changes, so the return value of the rerun can be empty)."""
+    event = st.session_state.get(CHART_KEY) or {}
+    points = event.get("selection", {}).get("points", [])
+    st.session_state[PICKED_KEY] = [
+        (float(p["x"]), float(p["y"])) for p in points if "x" in p and "y" in p
+    ]
+
+
+def _cells_at(grid: SliceGrid, coords: list[tuple[float, float]]) -> list[tuple[int, int]]:
+    """The cells under plane coordinates `(a, b)` (duplicates dropped, order kept)."""
+    axis = grid.spec.axis()
+    cells: list[tuple[int, int]] = []
+    for a, b in coords:
+        cell = (int(np.abs(axis - b).argmin()), int(np.abs(axis - a).argmin()))
+        if cell not in cells:
+            cells.append(cell)
+    return cells
+
+
+def _decode_panel(model: VAEModel, grid: SliceGrid, cells: list[tuple[int, int]]) -> None:
+    r = grid.spec.resolution
+    cells = [(row, col) for row, col in cells if 0 <= row < r and 0 <= col < r]
+    if not cells:
+        return
+    st.subheader("Decoded cell" if len(cells) == 1 else f"{len(cells)} selected cells")
+    row, col = cells[0]
+    z = torch.as_tensor(grid.cell_latent(row, col))[None]
+    obj = model.decode(z.float())[0]
+    valid = model.is_valid(obj)
+    left, right = st.columns([1, 2])
+    with left:
+        render_object(model, obj, VALID_MARK if valid else INVALID_MARK)
+    with right:
+        axis = grid.spec.axis()
+        facts = {"cell (row, col)": f"({row}, {col})", "a, b": f"{axis[col]:.3f}, {axis[row]:.3f}"}
+        facts["valid"] = "yes" if valid else "no"
+        for name, values in grid.scores.items():
+            facts[SCORE_TITLES.get(name, name)] = f"{values[row, col]:.4f}"
+        for name, values in grid.objectives.items():
+            facts[name] = f"{values[row, col]:.4f}"
+        st.table(pd.DataFrame({"value": facts}))
+    if len(cells) > 1:
+        st.dataframe(_cells_table(grid, cells), hide_index=True, key="slice_selection_table")
+
+
+def _cells_table(grid: SliceGrid, cells: list[tuple[int, int]]) -> pd.DataFrame:
+    axis = grid.spec.axis()
+    r = grid.spec.resolution
+    rows, cols = np.array([c[0] for c in cells]), np.array([c[1] for c in cells])
+    table = pd.DataFrame({"row": rows, "col": cols, "a": axis[cols], "b": axis[rows]})
+    table["valid"] = grid.valid[rows, cols]
+    if grid.decoded and any(grid.decoded):
+        table["decoded"] = [grid.decoded[i * r + j] for i, j in cells]
+    for name, values in {**grid.scores, **grid.objectives}.items():
+        table[name] = values[rows, cols]
+    return table.head(MAX_TABLE_ROWS)
+
+
+def _all_cells_table(grid: SliceGrid) -> pd.DataFrame:
+    r = grid.spec.resolution
+    return _cells_table(grid, [(i, j) for i in range(r) for j in range(r)])
+
+
+def _exports(grid: SliceGrid, fig: Any) -> None:
+    st.subheader("Export")
+    cols = st.columns(5)
+    table = _all_cells_table(grid) if grid.spec.resolution**2 <= MAX_TABLE_ROWS else None
+    if table is None:
+        r = grid.spec.resolution
+        table = _cells_table(grid, [(i, j) for i in range(r) for j in range(r)])
+    cols[0].download_button("Grid CSV", table.to_csv(index=False), "slice.csv", "text/csv")
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer,
+        axis=grid.spec.axis(),
+        valid=grid.valid,
+        origin=grid.spec.plane.origin,
+        u=grid.spec.plane.u,
+        v=grid.spec.plane.v,
+        **{f"score_{k}": v for k, v in grid.scores.items()},
+        **{f"objective_{k}": v for k, v in grid.objectives.items()},
+    )
+    cols[1].download_button("Grid NPZ", buffer.getvalue(), "slice.npz")
+    cols[2].download_button(
+        "Figure HTML", fig.to_html(include_plotlyjs=True), "slice.html", "text/html"
+    )
+    if cols[3].button("Prepare PNG and SVG", key="slice_prepare_images"):
+        try:
+            st.session_state["slice_png"] = fig.to_image(format="png")
+            st.session_state["slice_svg"] = fig.to_image(format="svg")
+        except Exception as exc:  # kaleido needs a browser; report, do not crash
+            st.warning(f"Static export failed (kaleido needs Debian's chromium): {exc}")
+    if "slice_png" in st.session_state:
+        cols[3].download_button("Figure PNG", st.session_state["slice_png"], "slice.png")
+        cols[4].download_button("Figure SVG", st.session_state["slice_svg"], "slice.svg")
+
+
+def _mosaic(model: VAEModel, plane: Plane, extent: float) -> None:
+    spec = SliceSpec(plane, extent, MOSAIC_SIDE)
+    z = torch.as_tensor(spec.latents(), dtype=torch.float32)
+    images = model.decode(z)
+    # Rows of the grid run bottom (b = -extent) to top; an image's first row is its top.
+    ordered = [
+        images[i * MOSAIC_SIDE + j]
+        for i in reversed(range(MOSAIC_SIDE))
+        for j in range(MOSAIC_SIDE)
+    ]
+    st.image(
+        upscale(mosaic(ordered, MOSAIC_SIDE), 4),
+        caption=f"Decoded images over the plane ({MOSAIC_SIDE}x{MOSAIC_SIDE}; top = +b)",
+        clamp=True,
+    )
+
+
+def main() -> None:
+    """Render the view."""
+    model = current_model()
+    if model is None:
+        st.stop()
+    st.title(f"Slices: {model.name}")
+    form = _controls(model)
+    try:
+        plane = _plane(model, form)
+        extent = float(form["extent"]) * model.prior_scale
+        spec = SliceSpec(plane, extent, int(form["resolution"]))
+    except ScalesVizError as exc:
+        st.error(str(exc))
+        st.stop()
+    cols = st.columns(5)
+    score = cols[0].selectbox(
+        "Colour by", list(SCORE_TITLES), format_func=SCORE_TITLES.get, key="slice_score"
+    )
+    show_invalid = cols[1].toggle("Validity mask", True, key="slice_mask")
+    objective = cols[2].selectbox(
+        "Objective contours", ["none", *model.objectives], key="slice_objective"
+    )
+    percentile = cols[3].number_input(
+        "Threshold percentile",
+        0.0,
+        100.0,
+        5.0,
+        key="slice_threshold_pct",
+        help="ScaLES threshold = this percentile of the data latents' scores (0: off)",
+    )
+    near = cols[4].number_input(
+        "Data within (x prior scale)",
+        0.0,
+        100.0,
+        0.5,
+        key="slice_near",
+        help="Show data latents this close to the plane (0: none)",
+    )
+    chart = st.empty()
+    full_key = (model.name, spec.key(), str(device()))
+    if spec.resolution**2 > PROGRESSIVE_CELLS and not is_cached("slices", full_key):
+        coarse = _grid(model, SliceSpec(plane, extent, COARSE_RESOLUTION))
+        chart.plotly_chart(
+            plot_slice(coarse, score=score, show_invalid=show_invalid, title="coarse preview"),
+            key="slice_preview",
+        )
+    grid = _grid(model, spec)
+    threshold = None
+    if percentile > 0:
+        threshold = float(np.percentile(_data_scales(model), percentile))
+    overlays = _overlays(model, plane, extent, float(near) * model.prior_scale)
+    fig = plot_slice(
+        grid,
+        score=score,
+        show_invalid=show_invalid,
+        objective=None if objective == "none" else objective,
+        threshold=threshold,
+        overlays=overlays,
+    )
+    with chart.container():
+        left, right = st.columns([3, 2]) if model.render == "image" else (st.container(), None)
+        with left:
+            st.plotly_chart(
+                fig, key=CHART_KEY, on_select=_on_select, selection_mode=("points", "box")
+            )
+        if right is not None:
+            with right:
+                _mosaic(model, plane, extent)
+    st.caption(
+        f"{int(grid.valid.sum())} of {grid.valid.size} cells decode to valid objects. "
+        "Click a cell, or box-select a region, to decode it."
+    )
+    picked = st.session_state.pop(PICKED_KEY, None)
+    if picked:
+        st.session_state[SLICE_SELECTION_KEY] = _cells_at(grid, picked)
+    _decode_panel(model, grid, st.session_state.get(SLICE_SELECTION_KEY, []))
+    _exports(grid, fig)
+
+
+main()
