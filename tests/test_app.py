@@ -12,7 +12,7 @@ from scales_viz.models import list_models
 REPO = Path(__file__).resolve().parents[1]
 # AppTest resolves a relative path against the calling file, so pass the app's full path.
 APP = str(REPO / "app.py")
-TIMEOUT = 180
+TIMEOUT = 300
 MODELS = [info.name for info in list_models() if info.available]
 VIEWS = ["views/model.py", "views/slices.py"]
 
