@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import hashlib
 import importlib.util
 import re
 import subprocess
@@ -20,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from scales_viz.errors import InputValueError, ScalesVizError
+from scales_viz.models.manifest import sha256_of
 
 __all__ = [
     "CHEM_EXTRA_HINT",
@@ -142,14 +142,6 @@ def molecule_svg(smiles: object, size: int = 220) -> str | None:
     return str(drawer.GetDrawingText())
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fetch_moses_smiles(cache_dir: Path) -> list[str]:
     """The MOSES training SMILES (1,584,663), from the ``molsets`` wheel in `cache_dir`.
 
@@ -167,9 +159,9 @@ def fetch_moses_smiles(cache_dir: Path) -> list[str]:
         done = subprocess.run([*command, "-d", str(cache_dir)], capture_output=True, text=True)
         if done.returncode != 0 or not wheel.is_file():
             raise ScalesVizError(f"`pip download molsets==0.3.1` failed:\n{done.stderr[-2000:]}")
-    if _sha256(wheel) != MOSES_WHEEL_SHA256:
+    if sha256_of(wheel) != MOSES_WHEEL_SHA256:
         raise ScalesVizError(
-            f"{wheel} has SHA-256 {_sha256(wheel)}; expected {MOSES_WHEEL_SHA256}. "
+            f"{wheel} has SHA-256 {sha256_of(wheel)}; expected {MOSES_WHEEL_SHA256}. "
             "Delete it to download it again."
         )
     with zipfile.ZipFile(wheel) as archive:
