@@ -240,8 +240,11 @@ def _exports(grid: SliceGrid, fig: Any) -> None:
         try:
             st.session_state["slice_png"] = fig.to_image(format="png")
             st.session_state["slice_svg"] = fig.to_image(format="svg")
-        except Exception as exc:  # kaleido needs a browser; report, do not crash
-            st.warning(f"Static export failed (kaleido needs Debian's chromium): {exc}")
+        except Exception as exc:  # kaleido missing or no browser: report, do not crash
+            st.warning(
+                "Static export failed. It needs the export extra "
+                f"(pip install 'scales-viz[export]') and a chromium browser: {exc}"
+            )
     if "slice_png" in st.session_state:
         cols[3].download_button("Figure PNG", st.session_state["slice_png"], "slice.png")
         cols[4].download_button("Figure SVG", st.session_state["slice_svg"], "slice.svg")
