@@ -192,7 +192,8 @@ def _decode_panel(model: VAEModel, grid: SliceGrid, cells: list[tuple[int, int]]
             facts[name] = f"{values[row, col]:.4f}"
         st.table(pd.DataFrame({"value": facts}))
     if len(cells) > 1:
-        st.dataframe(_cells_table(grid, cells), hide_index=True, key="slice_selection_table")
+        shown = _cells_table(grid, cells[:MAX_TABLE_ROWS])
+        st.dataframe(shown, hide_index=True, key="slice_selection_table")
 
 
 def _cells_table(grid: SliceGrid, cells: list[tuple[int, int]]) -> pd.DataFrame:
@@ -205,7 +206,7 @@ def _cells_table(grid: SliceGrid, cells: list[tuple[int, int]]) -> pd.DataFrame:
         table["decoded"] = [grid.decoded[i * r + j] for i, j in cells]
     for name, values in {**grid.scores, **grid.objectives}.items():
         table[name] = values[rows, cols]
-    return table.head(MAX_TABLE_ROWS)
+    return table
 
 
 def _all_cells_table(grid: SliceGrid) -> pd.DataFrame:
@@ -216,10 +217,7 @@ def _all_cells_table(grid: SliceGrid) -> pd.DataFrame:
 def _exports(grid: SliceGrid, fig: Any) -> None:
     st.subheader("Export")
     cols = st.columns(5)
-    table = _all_cells_table(grid) if grid.spec.resolution**2 <= MAX_TABLE_ROWS else None
-    if table is None:
-        r = grid.spec.resolution
-        table = _cells_table(grid, [(i, j) for i in range(r) for j in range(r)])
+    table = _all_cells_table(grid)
     cols[0].download_button("Grid CSV", table.to_csv(index=False), "slice.csv", "text/csv")
     buffer = io.BytesIO()
     np.savez_compressed(
