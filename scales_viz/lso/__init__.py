@@ -1,0 +1,1 @@
+"""Latent-space optimisation: optimisers, the run store, importers and exporters."""
