@@ -270,7 +270,7 @@ def steps_from_points(points: pd.DataFrame) -> list[Step]:
         rows = group["_row"].to_numpy()
         out.append(
             Step(
-                step=int(step),  # type: ignore[call-overload]
+                step=int(step),
                 z=z[rows],
                 objective=group["objective"].to_numpy(np.float64),
                 valid=group["valid"].to_numpy(bool),
