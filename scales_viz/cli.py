@@ -72,6 +72,49 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce(args: argparse.Namespace) -> int:
+    import logging
+    import shlex
+    import warnings
+
+    from tqdm import tqdm
+
+    from scales_viz.lso.reproduce import METHODS, TASKS, ReproduceConfig, run_and_report
+    from scales_viz.models.registry import load_model
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    warnings.filterwarnings("ignore", module="linear_operator")
+    warnings.filterwarnings("ignore", module="gpytorch")
+    model = load_model(args.name)
+    objective = args.objective or TASKS.get(args.name.split("-")[0])
+    if objective is None:
+        print(f"error: no default objective for {args.name!r}; pass --objective.", file=sys.stderr)
+        return 2
+    config = ReproduceConfig(seeds=args.seeds, rounds=args.rounds, batch_size=args.batch_size)
+    total = config.seeds * len(METHODS) * (config.rounds + 1)
+    with tqdm(total=total, desc="reproduce", unit="step") as bar:
+
+        def on_run(label: str, seed: int, result: object) -> None:
+            bar.write(f"{label} seed {seed}: {result.reason}, best {result.best_objective:.3f}")  # type: ignore[attr-defined]
+
+        def on_step(step: object) -> None:
+            bar.update(1)
+
+        command = "scales-viz " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        path, summary = run_and_report(
+            model,
+            objective=objective,
+            config=config,
+            out=args.out,
+            command=command.strip(),
+            on_run=on_run,
+            on_step=on_step,
+        )
+    print(summary.to_string(index=False))
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (sub-commands are added here as they land)."""
     parser = argparse.ArgumentParser(prog="scales-viz", description=__doc__)
@@ -102,6 +145,18 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--group-size", type=int, default=500, help="points per group")
     evaluate.add_argument("--out", type=Path, default=None, help="default: assets/models/NAME")
     evaluate.set_defaults(func=_evaluate)
+    reproduce = commands.add_parser(
+        "reproduce",
+        help="run the paper's LSO comparison (penalties none/scales/prior/likelihood, L-BFGS) "
+        "on a built-in model and write results.md",
+    )
+    reproduce.add_argument("name", help="built-in model name, e.g. expressions")
+    reproduce.add_argument("--objective", default=None, help="default: the model's main task")
+    reproduce.add_argument("--seeds", type=int, default=5)
+    reproduce.add_argument("--rounds", type=int, default=20)
+    reproduce.add_argument("--batch-size", type=int, default=10)
+    reproduce.add_argument("--out", type=Path, default=Path("docs"), help="default: docs/")
+    reproduce.set_defaults(func=_reproduce)
     return parser
 
 
