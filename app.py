@@ -50,6 +50,7 @@ def main() -> None:
     pages = [
         st.Page(VIEWS / "model.py", title="Model", url_path="model", default=True),
         st.Page(VIEWS / "slices.py", title="Slices", url_path="slices"),
+        st.Page(VIEWS / "optimizers.py", title="Optimisers", url_path="optimizers"),
     ]
     navigation = st.navigation(pages)
     sidebar()

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
 TIMEOUT = 300
 MODELS = [info.name for info in list_models() if info.available]
-VIEWS = ["views/model.py", "views/slices.py"]
+VIEWS = ["views/model.py", "views/slices.py", "views/optimizers.py"]
 
 
 def _app(model: str = "digits-2d") -> AppTest:

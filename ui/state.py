@@ -5,9 +5,10 @@ Session-state keys (one place, documented):
 - ``model_name``: the built-in model picked in the sidebar.
 - ``device_choice``: "auto", "cpu" or "cuda" (auto = CUDA when available).
 - ``slice_selection``: the cells picked on the Slices page, a list of `(row, col)`.
-- ``trajectories``: runs to overlay on slices, a list of
-  :class:`scales_viz.figures.slices.PointsOverlay`-compatible dicts
-  (``name``, ``z`` as `n x d` lists); the optimisation views write it.
+- ``trajectories``: runs to overlay on slices, a list of dicts (``name``; ``z``, the
+  `n x d` latents in step order as lists; ``best``, the index of the best valid point or
+  None); the Optimisers view writes it (``views.optimizers.trajectory``).
+- ``opt_selected_runs``: ids of the runs picked for comparison on the Optimisers view.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import streamlit as st
 import torch
 
 from scales_viz.errors import ScalesVizError
+from scales_viz.lso.store import RunStore
 from scales_viz.models import DEFAULT_MODEL, ModelInfo, VAEModel, list_models, load_model
 
 MODEL_KEY = "model_name"
@@ -34,6 +36,24 @@ def get_model(name: str) -> VAEModel:
 def model_infos() -> list[ModelInfo]:
     """The model picker's entries."""
     return list_models()
+
+
+@st.cache_resource(show_spinner=False)
+def _store(path: str | None) -> RunStore:
+    return RunStore(path)
+
+
+def get_store() -> RunStore | None:
+    """The run store (``SCALES_VIZ_STORE`` or the default path), or None after an error."""
+    import os
+
+    from scales_viz.lso.store import STORE_ENV
+
+    try:
+        return _store(os.environ.get(STORE_ENV) or None)
+    except ScalesVizError as exc:
+        st.error(f"The run store cannot be opened: {exc}")
+        return None
 
 
 def device() -> torch.device:

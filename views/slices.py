@@ -28,7 +28,7 @@ from ui.cache import cached, is_cached
 from ui.render import INVALID_MARK, VALID_MARK, mosaic, render_object, upscale
 from ui.state import SLICE_SELECTION_KEY, TRAJECTORIES_KEY, current_model, device
 
-PLANES = ("random", "axes", "PCA of data", "through three points")
+PLANES = ("random", "axes", "PCA of data", "through three points", "through a run")
 RESOLUTIONS = (17, 33, 65, 129, 255)
 #: Grids above this many cells are shown coarse first while the full grid computes.
 PROGRESSIVE_CELLS = 33 * 33
@@ -40,9 +40,28 @@ PICKED_KEY = "slice_picked_points"
 MAX_TABLE_ROWS = 2000
 
 
+def _run_plane(model: VAEModel, name: str | None) -> Plane:
+    """The plane through a sent run's start, best and end points."""
+    runs = {str(r["name"]): r for r in st.session_state.get(TRAJECTORIES_KEY, [])}
+    if name not in runs:
+        raise ScalesVizError(
+            "No run to take the plane from: send runs from the Optimisers page first."
+        )
+    z = np.asarray(runs[name]["z"], dtype=np.float64)
+    if z.ndim != 2 or z.shape[1] != model.latent_dim or len(z) < 3:
+        raise ScalesVizError(
+            f"run {name!r} needs at least 3 points of size {model.latent_dim}; got shape {z.shape}."
+        )
+    best = runs[name].get("best")
+    middle = int(best) if best is not None and 0 < int(best) < len(z) - 1 else len(z) // 2
+    return plane_through([z[0], z[middle], z[-1]])
+
+
 def _plane(model: VAEModel, form: dict[str, Any]) -> Plane:
     data = model.data_latents
     seed = int(form["seed"])
+    if form["plane"] == "through a run":
+        return _run_plane(model, form["run"])
     if form["plane"] == "through three points":
         points = [
             parse_point(text, data_latents=data, prior_scale=model.prior_scale, seed=seed)
@@ -92,8 +111,16 @@ def _controls(model: VAEModel) -> dict[str, Any]:
             key="slice_points",
             help="for 'through three points': separate with ';'",
         )
+        sent = [str(r["name"]) for r in st.session_state.get(TRAJECTORIES_KEY, [])]
+        run = st.selectbox(
+            "Run (for 'through a run': its start, best and end)",
+            sent,
+            key="slice_run",
+            placeholder="send runs from the Optimisers page",
+        )
         st.form_submit_button("Compute slice")
     return {
+        "run": run,
         "plane": plane,
         "origin": origin,
         "seed": seed,
@@ -144,7 +171,17 @@ def _overlays(
         if z.ndim == 2 and z.shape[1] == model.latent_dim:
             coords, dist = plane.project(z)
             texts = [f"step {k}" for k in range(len(z))]
-            overlays.append(PointsOverlay(str(run["name"]), coords, dist, texts, path=True))
+            best = run.get("best")
+            overlays.append(
+                PointsOverlay(
+                    str(run["name"]),
+                    coords,
+                    dist,
+                    texts,
+                    path=True,
+                    best=None if best is None else int(best),
+                )
+            )
     return overlays
 
 

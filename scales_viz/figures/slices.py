@@ -50,7 +50,9 @@ class PointsOverlay:
         coords: `n x 2` plane coordinates.
         distance: `n` distances off the plane.
         text: hover text per point.
-        path: draw as a path (a trajectory) rather than markers only.
+        path: draw as a path (a trajectory) rather than markers only; a path gets a start
+            marker on its first point.
+        best: index of the point to mark as the best (a run's best valid point), or None.
     """
 
     name: str
@@ -58,6 +60,7 @@ class PointsOverlay:
     distance: np.ndarray
     text: Sequence[str] = ()
     path: bool = False
+    best: int | None = None
 
 
 @dataclass(frozen=True)
@@ -202,7 +205,8 @@ def _build_slice_figure(info: SliceFigureInfo) -> go.Figure:
             )
         )
     for overlay in info.overlays:
-        fig.add_trace(_overlay_trace(overlay))
+        for trace in _overlay_traces(overlay):
+            fig.add_trace(trace)
     fig.add_trace(_cell_layer(axis, info.values, info.score_title))
     extent = float(axis[-1]) if axis.size else 1.0
     fig.update_layout(
@@ -215,6 +219,35 @@ def _build_slice_figure(info: SliceFigureInfo) -> go.Figure:
         margin={"l": 60, "r": 20, "t": 50, "b": 60},
     )
     return fig
+
+
+def _overlay_traces(overlay: PointsOverlay) -> list[go.Scattergl]:
+    """The overlay's points (a path in step order for trajectories), then its start and best
+    markers (named ``NAME start`` and ``NAME best``)."""
+    traces = [_overlay_trace(overlay)]
+    coords = np.asarray(overlay.coords, dtype=np.float32).reshape(-1, 2)
+    marks = []
+    if overlay.path and len(coords):
+        marks.append(("start", 0, "triangle-up", "#2ca02c"))
+    if overlay.best is not None and 0 <= overlay.best < len(coords):
+        marks.append(("best", overlay.best, "star", "#ffbf00"))
+    for label, index, symbol, colour in marks:
+        traces.append(
+            go.Scattergl(
+                x=coords[index : index + 1, 0],
+                y=coords[index : index + 1, 1],
+                mode="markers",
+                marker={
+                    "size": 15,
+                    "symbol": symbol,
+                    "color": colour,
+                    "line": {"width": 1, "color": "black"},
+                },
+                name=f"{overlay.name} {label}",
+                hovertemplate=f"{label} (step point {index})<extra>{overlay.name}</extra>",
+            )
+        )
+    return traces
 
 
 def _overlay_trace(overlay: PointsOverlay) -> go.Scattergl:

@@ -1,0 +1,407 @@
+"""Optimisers view: launch LSO runs, import and export them, compare them, send them to Slices."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+from scales_viz.errors import ScalesVizError
+from scales_viz.figures.runs import (
+    optimizer_colours,
+    plot_best_curves,
+    plot_realism_objective,
+    plot_scales_along,
+    plot_valid_share,
+)
+from scales_viz.lso.io import EXPORT_FORMATS, IMPORT_FORMATS, MAX_IMPORT_BYTES, export_runs
+from scales_viz.lso.io import import_runs as import_file
+from scales_viz.lso.optimizers import (
+    OPTIMIZERS,
+    PENALISED,
+    PENALTIES,
+    Budget,
+    Settings,
+    optimizer_label,
+    run,
+)
+from scales_viz.lso.records import RunStatus, Step, points_frame, z_matrix
+from scales_viz.lso.store import RunStore, StoredRun
+from scales_viz.models import VAEModel
+from ui.render import INVALID_MARK, VALID_MARK, render_object
+from ui.state import TRAJECTORIES_KEY, current_model, device, get_store
+
+SELECTED_KEY = "opt_selected_runs"
+PICKED_KEY = "opt_picked_point"
+SCATTER_KEY = "opt_scatter"
+MAX_SEEDS = 20
+MAX_BUDGET = 5000
+MIME = {"csv": "text/csv", "parquet": "application/octet-stream", "json": "application/json"}
+
+
+def _parse_seeds(text: str) -> list[int]:
+    """``"0, 1, 2"`` or ``"0-4"`` -> seeds; a clear error otherwise."""
+    seeds: list[int] = []
+    for part in text.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if "-" in part[1:]:
+                low, high = part.split("-", 1)
+                seeds.extend(range(int(low), int(high) + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise ScalesVizError(
+                f"seeds must be integers like '0, 1, 2' or '0-4'; got {part!r}."
+            ) from None
+    seeds = list(dict.fromkeys(seeds))
+    if not seeds or len(seeds) > MAX_SEEDS or min(seeds) < 0:
+        raise ScalesVizError(f"give 1 to {MAX_SEEDS} non-negative seeds; got {text!r}.")
+    return seeds
+
+
+def _launch_form(model: VAEModel) -> dict[str, Any] | None:
+    objectives = list(model.objectives)
+    with st.form("opt_launch"):
+        cols = st.columns(4)
+        objective = cols[0].selectbox("Task (objective)", objectives, key="opt_objective")
+        optimizer = cols[1].selectbox("Optimizer", OPTIMIZERS, index=1, key="opt_optimizer")
+        penalty = cols[2].selectbox(
+            "Penalty", PENALTIES, key="opt_penalty", help="gp-ascent, turbo and gradient only"
+        )
+        alpha = cols[3].number_input("alpha", 0.0, 10.0, 0.5, 0.1, key="opt_alpha")
+        cols = st.columns(4)
+        budget = cols[0].number_input("Budget (evaluations)", 1, MAX_BUDGET, 60, key="opt_budget")
+        batch = cols[1].number_input("Batch per step", 1, 100, 10, key="opt_batch")
+        initial = cols[2].number_input("Initial design", 1, 500, 20, key="opt_initial")
+        seeds = cols[3].text_input("Seeds", "0", key="opt_seeds", help="e.g. 0, 1, 2 or 0-4")
+        submitted = st.form_submit_button("Launch")
+    if not submitted:
+        return None
+    return {
+        "objective": objective,
+        "optimizer": optimizer,
+        "penalty": penalty if optimizer in PENALISED else "none",
+        "alpha": float(alpha),
+        "budget": int(budget),
+        "batch": int(batch),
+        "initial": int(initial),
+        "seeds": seeds,
+    }
+
+
+def _launch(model: VAEModel, store: RunStore, form: dict[str, Any]) -> list[str]:
+    """Run the form's optimiser once per seed, recording every step; the new run ids."""
+    settings = Settings(
+        batch_size=form["batch"],
+        n_initial=form["initial"],
+        penalty=form["penalty"],
+        alpha=form["alpha"],
+    )
+    budget = Budget(evaluations=form["budget"])
+    seeds = _parse_seeds(form["seeds"])
+    label = optimizer_label(form["optimizer"], form["penalty"])
+    launched = []
+    bar = st.progress(0.0, text=f"{label}: starting")
+    live = st.empty()
+    total = budget.evaluations * len(seeds)
+    done = 0
+    for seed in seeds:
+        info = store.create_run(
+            model=model.name,
+            task=form["objective"],
+            optimizer=label,
+            settings=settings.record(form["optimizer"]),
+            seed=seed,
+            latent_dim=model.latent_dim,
+        )
+        launched.append(info.id)
+        steps: list[Step] = []
+
+        def record(
+            step: Step, run_id: str = info.id, seed: int = seed, steps: list[Step] = steps
+        ) -> None:
+            nonlocal done
+            store.add_step(run_id, step)
+            steps.append(step)
+            done += step.size
+            bar.progress(
+                min(1.0, done / total),
+                text=f"{label} seed {seed}: step {step.step}, {done} of {total} evaluations",
+            )
+            frame = points_frame(steps, run=run_id, optimizer=label, seed=seed)
+            live.plotly_chart(
+                plot_best_curves(frame, title=f"{label} seed {seed}: best so far"),
+                key=f"opt_live_{run_id}_{step.step}",
+            )
+
+        try:
+            result = run(
+                model,
+                form["objective"],
+                optimizer=form["optimizer"],
+                budget=budget,
+                seed=seed,
+                settings=settings,
+                callback=record,
+                device=device(),
+            )
+        except ScalesVizError as exc:
+            store.finish_run(info.id, RunStatus.FAILED, str(exc))
+            raise
+        except BaseException:
+            # Streamlit stops a running script on a rerun (a click elsewhere) by raising here.
+            store.finish_run(
+                info.id,
+                RunStatus.STOPPED,
+                "stopped from the page before it finished; completed steps are kept",
+            )
+            raise
+        store.finish_run(info.id, result.status, result.reason)
+        if result.status is RunStatus.FAILED:
+            st.error(f"{label} seed {seed} failed: {result.reason}")
+    bar.empty()
+    live.empty()
+    return launched
+
+
+def _run_label(run: StoredRun) -> str:
+    return f"{run.name} · {run.task} · {run.status} · {run.created[:16].replace('T', ' ')}"
+
+
+def _import_panel(model: VAEModel, store: RunStore) -> None:
+    st.caption(
+        "One row per evaluated point: `step`, `z_0..z_{d-1}` (or a list column `z`), "
+        "`objective`; optional `run`, `optimizer`, `seed`, `valid`. NPZ: arrays `z` and `y`. "
+        f"Up to {MAX_IMPORT_BYTES // 2**20} MB. ScaLES, likelihood and validity are computed "
+        "for this model on import."
+    )
+    with st.form("opt_import", clear_on_submit=True):
+        upload = st.file_uploader("Run file", type=list(IMPORT_FORMATS), key="opt_upload")
+        objective = st.selectbox("Its task", list(model.objectives), key="opt_import_objective")
+        submitted = st.form_submit_button("Import")
+    if not submitted or upload is None:
+        return
+    if upload.size > MAX_IMPORT_BYTES:
+        st.error(
+            f"{upload.name} is {upload.size / 2**20:.1f} MB; the import limit is "
+            f"{MAX_IMPORT_BYTES // 2**20} MB. Nothing was imported."
+        )
+        return
+    bar = st.progress(0.0, text="Scoring imported points")
+    try:
+        stored = import_file(
+            store,
+            upload.getvalue(),
+            model=model,
+            objective=objective,
+            filename=upload.name,
+            progress=lambda done, n: bar.progress(
+                min(1.0, done / max(n, 1)), text=f"Scoring imported points: {done} of {n}"
+            ),
+        )
+    except ScalesVizError as exc:
+        st.error(f"Nothing was imported. {exc}")
+        return
+    finally:
+        bar.empty()
+    st.session_state[SELECTED_KEY] = [r.id for r in stored]
+    st.success(f"Imported {len(stored)} run(s) from {upload.name}.")
+
+
+def _manage(store: RunStore, runs: list[StoredRun], selected: list[str]) -> None:
+    by_id = {r.id: r for r in runs}
+    chosen = [by_id[i] for i in selected if i in by_id]
+    if not chosen:
+        return
+    table = pd.DataFrame(
+        {
+            "name": [r.name for r in chosen],
+            "task": [r.task for r in chosen],
+            "optimizer": [r.optimizer for r in chosen],
+            "seed": [r.seed for r in chosen],
+            "status": [r.status for r in chosen],
+            "why it ended": [r.reason for r in chosen],
+            "created (UTC)": [r.created[:19] for r in chosen],
+        }
+    )
+    st.dataframe(table, hide_index=True, key="opt_runs_table")
+    with st.expander("Rename or delete"):
+        cols = st.columns([2, 2, 1, 1])
+        target = cols[0].selectbox(
+            "Run", [r.id for r in chosen], format_func=lambda i: by_id[i].name, key="opt_target"
+        )
+        name = cols[1].text_input("New name", by_id[target].name, key="opt_new_name")
+        if cols[2].button("Rename", key="opt_rename"):
+            try:
+                store.rename_run(target, name)
+                st.rerun()
+            except ScalesVizError as exc:
+                st.error(str(exc))
+        confirm = cols[3].checkbox("confirm", key="opt_confirm_delete")
+        if cols[3].button("Delete", key="opt_delete", disabled=not confirm):
+            store.delete_run(target)  # main() drops it from the selection on the rerun
+            st.rerun()
+
+
+def _picked() -> None:
+    """Decode the point clicked in the realism-versus-objective scatter."""
+    event = st.session_state.get(SCATTER_KEY) or {}
+    clicked = [p for p in event.get("selection", {}).get("points", []) if p.get("customdata")]
+    if clicked:
+        st.session_state[PICKED_KEY] = list(clicked[0]["customdata"])[:3]
+
+
+def _show_picked(model: VAEModel, points: pd.DataFrame) -> None:
+    picked = st.session_state.get(PICKED_KEY)
+    if not picked:
+        st.caption("Click a point in the scatter to decode it.")
+        return
+    run_id, step, index = str(picked[0]), int(picked[1]), int(picked[2])
+    row = points[(points["run"] == run_id) & (points["step"] == step) & (points["index"] == index)]
+    if row.empty:
+        return
+    z = torch.as_tensor(z_matrix(row), dtype=torch.float32)
+    obj = model.decode(z)[0]
+    valid = bool(row["valid"].iloc[0])
+    st.subheader("Picked proposal")
+    left, right = st.columns([1, 2])
+    with left:
+        render_object(model, obj, VALID_MARK if valid else INVALID_MARK)
+    with right:
+        first = row.iloc[0]
+        st.table(
+            pd.DataFrame(
+                {
+                    "value": {
+                        "run": f"{first['optimizer']} seed {first['seed']}",
+                        "step, index": f"{step}, {index}",
+                        "objective": f"{first['objective']:.4f}",
+                        "ScaLES": f"{first['scales']:.4f}",
+                        "log p(argmax)": f"{first['likelihood']:.4f}",
+                        "valid": "yes" if valid else "no",
+                    }
+                }
+            )
+        )
+
+
+def trajectory(points: pd.DataFrame, name: str) -> dict[str, Any]:
+    """A run as a Slices overlay: its latents in step order and the index of its best point.
+
+    Only the best proposal of each step is drawn (one point per step keeps the path readable
+    for batched optimisers); `best` indexes the best valid point of the whole run.
+    """
+    ordered = points.sort_values(["step", "index"])
+    objective = ordered["objective"].to_numpy(np.float64)
+    valid = ordered["valid"].to_numpy(bool) & np.isfinite(objective)
+    score = np.where(valid, objective, -np.inf)
+    keep = []
+    for _, group in ordered.assign(_score=score, _row=np.arange(len(ordered))).groupby("step"):
+        keep.append(int(group["_row"].iloc[int(np.argmax(group["_score"].to_numpy()))]))
+    z = z_matrix(ordered)[keep]
+    kept = score[keep]
+    best = int(np.argmax(kept)) if np.isfinite(kept).any() else None
+    return {"name": name, "z": z.tolist(), "best": best, "steps": len(keep)}
+
+
+def _compare(model: VAEModel, store: RunStore, runs: list[StoredRun], selected: list[str]) -> None:
+    if not selected:
+        st.info("Select runs above to compare them.")
+        return
+    try:
+        points = store.points(selected)
+    except ScalesVizError as exc:
+        st.error(str(exc))
+        return
+    colours = optimizer_colours(sorted({r.optimizer for r in runs}))
+    tabs = st.tabs(["Best so far", "Valid share", "ScaLES along runs", "Realism vs objective"])
+    with tabs[0]:
+        st.plotly_chart(plot_best_curves(points, colours=colours), key="opt_best")
+    with tabs[1]:
+        st.plotly_chart(plot_valid_share(points, colours=colours), key="opt_valid")
+    with tabs[2]:
+        st.plotly_chart(plot_scales_along(points, colours=colours), key="opt_scales")
+    with tabs[3]:
+        realism = st.radio("Realism score", ["scales", "likelihood"], horizontal=True)
+        st.plotly_chart(
+            plot_realism_objective(points, realism=realism, colours=colours),
+            key=SCATTER_KEY,
+            on_select=_picked,
+            selection_mode="points",
+        )
+        _show_picked(model, points)
+    by_id = {r.id: r for r in runs}
+    cols = st.columns(len(EXPORT_FORMATS) + 1)
+    if cols[0].button("Show on Slices", key="opt_to_slices", help="overlay on the Slices page"):
+        st.session_state[TRAJECTORIES_KEY] = [
+            trajectory(points[points["run"] == run_id], by_id[run_id].name)
+            for run_id in selected
+            if run_id in by_id
+        ]
+        st.success(f"{len(selected)} run(s) sent to the Slices page.")
+    for col, fmt in zip(cols[1:], EXPORT_FORMATS, strict=True):
+        col.download_button(
+            f"Export {fmt.upper()}",
+            export_runs(points, fmt),
+            f"runs.{fmt}",
+            MIME[fmt],
+            key=f"opt_export_{fmt}",
+        )
+    best = points[points["valid"] & np.isfinite(points["objective"])]
+    if len(best):
+        top = best.loc[best["objective"].idxmax()]
+        st.caption(
+            f"Best valid objective over the selection: {top['objective']:.4f} "
+            f"({top['optimizer']} seed {top['seed']}, step {top['step']}); ScaLES there "
+            f"{top['scales']:.3f}."
+            + ("" if math.isfinite(top["scales"]) else " (ScaLES not computed)")
+        )
+
+
+def main() -> None:
+    """Render the view."""
+    model = current_model()
+    if model is None:
+        st.stop()
+    st.title(f"Optimisers: {model.name}")
+    store = get_store()
+    if store is None:
+        st.stop()
+    launch_tab, import_tab = st.tabs(["Launch a run", "Import runs"])
+    with launch_tab:
+        form = _launch_form(model)
+        if form is not None:
+            try:
+                launched = _launch(model, store, form)
+                st.session_state[SELECTED_KEY] = launched
+                st.success(f"Finished {len(launched)} run(s).")
+            except ScalesVizError as exc:
+                st.error(str(exc))
+    with import_tab:
+        _import_panel(model, store)
+    runs = store.runs(model=model.name)
+    st.subheader(f"Runs on {model.name} ({len(runs)})")
+    ids = [r.id for r in runs]
+    by_id = {r.id: r for r in runs}
+    if SELECTED_KEY in st.session_state:
+        st.session_state[SELECTED_KEY] = [i for i in st.session_state[SELECTED_KEY] if i in by_id]
+    selected = st.multiselect(
+        "Runs to compare",
+        ids,
+        key=SELECTED_KEY,
+        format_func=lambda i: _run_label(by_id[i]),
+        placeholder="choose runs",
+    )
+    _manage(store, runs, selected)
+    _compare(model, store, runs, selected)
+    st.caption(f"Runs are kept in {store.path}.")
+
+
+main()
