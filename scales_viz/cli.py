@@ -11,11 +11,37 @@ from pathlib import Path
 from scales_viz import __version__
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
+# Kept in step with scales_viz.lso.optimizers (not imported here: it pulls in BoTorch).
+OPTIMIZER_CHOICES = ("random", "gp-ascent", "lbfgs", "turbo", "gradient")
+PENALTY_CHOICES = ("none", "scales", "prior", "likelihood")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501
 
 
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"seeds must be integers like 0,1,2; got {text!r}"
+        ) from None
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"give one or more non-negative seeds; got {text!r}")
+    return seeds
+
+
+def _store_env(args: argparse.Namespace) -> None:
+    """Make ``--store PATH`` the run store of this process and its children."""
+    import os
+
+    from scales_viz.lso.store import STORE_ENV
+
+    if getattr(args, "store", None):
+        os.environ[STORE_ENV] = str(Path(args.store).expanduser().resolve())
+
+
 def _serve(args: argparse.Namespace) -> int:
+    _store_env(args)
     if not APP.exists():
         print(f"error: the dashboard entry point {APP} is missing.", file=sys.stderr)
         return 2
@@ -115,6 +141,123 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_gp_warnings() -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore", module="linear_operator")
+    warnings.filterwarnings("ignore", module="gpytorch")
+    warnings.filterwarnings("ignore", module="botorch")
+
+
+def _optimize(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from scales_viz.errors import ScalesVizError
+    from scales_viz.lso.optimizers import Budget, Settings, optimizer_label, run
+    from scales_viz.lso.records import RunStatus, Step
+    from scales_viz.lso.store import RunStore
+    from scales_viz.models.registry import load_model
+
+    _store_env(args)
+    _quiet_gp_warnings()
+    try:
+        model = load_model(args.model)
+        settings = Settings(
+            batch_size=args.batch_size,
+            n_initial=args.initial,
+            penalty=args.penalty,
+            alpha=args.alpha,
+        )
+        budget = Budget(evaluations=args.budget)
+        store = RunStore()
+    except ScalesVizError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    label = optimizer_label(args.optimizer, args.penalty)
+    failed = 0
+    for seed in args.seeds:
+        info = store.create_run(
+            model=model.name,
+            task=args.objective,
+            optimizer=label,
+            settings=settings.record(args.optimizer),
+            seed=seed,
+            latent_dim=model.latent_dim,
+        )
+        with tqdm(total=budget.evaluations, desc=f"{label} seed {seed}", unit="pt") as bar:
+
+            def record(step: Step, run_id: str = info.id, bar: tqdm = bar) -> None:
+                store.add_step(run_id, step)
+                bar.update(step.size)
+
+            try:
+                result = run(
+                    model,
+                    args.objective,
+                    optimizer=args.optimizer,
+                    budget=budget,
+                    seed=seed,
+                    settings=settings,
+                    callback=record,
+                )
+            except ScalesVizError as exc:
+                store.finish_run(info.id, RunStatus.FAILED, str(exc))
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+        store.finish_run(info.id, result.status, result.reason)
+        failed += result.status is RunStatus.FAILED
+        print(
+            f"{info.id} {label} seed {seed}: {result.status.value} ({result.reason}); "
+            f"best valid objective {result.best_objective:.4f}"
+        )
+    print(f"runs are in {store.path}")
+    return 1 if failed else 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from scales_viz.errors import ScalesVizError
+    from scales_viz.lso.io import export_runs, import_runs, label_runs
+    from scales_viz.lso.store import RunStore
+
+    _store_env(args)
+    try:
+        store = RunStore()
+        if args.action == "list":
+            for info in store.runs(model=args.model):
+                print(
+                    f"{info.id}  {info.model:12s} {info.task:16s} {info.optimizer:22s} "
+                    f"seed {info.seed:<4d} {info.status:11s} {info.created[:19]}  {info.name}"
+                )
+            return 0
+        if args.action == "export":
+            names = {info.id: info.name for info in store.runs()}
+            data = export_runs(label_runs(store.points(args.ids), names), args.format)
+            args.out.write_bytes(data)
+            print(f"wrote {len(args.ids)} run(s) to {args.out}")
+            return 0
+        from tqdm import tqdm
+
+        from scales_viz.models.registry import load_model
+
+        model = load_model(args.model)
+        with tqdm(desc="scoring", unit="pt") as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.n = done
+                bar.refresh()
+
+            stored = import_runs(
+                store, args.file, model=model, objective=args.objective, progress=progress
+            )
+        for info in stored:
+            print(f"imported {info.id}  {info.name}")
+        return 0
+    except ScalesVizError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (sub-commands are added here as they land)."""
     parser = argparse.ArgumentParser(prog="scales-viz", description=__doc__)
@@ -123,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="start the dashboard")
     serve.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    store_help = "the run store file (default: $SCALES_VIZ_STORE or ~/.local/share/scales-viz)"
+    serve.add_argument("--store", type=Path, default=None, help=store_help)
     serve.set_defaults(func=_serve)
     train = commands.add_parser(
         "train", help="re-run a built-in model's training (deterministic on CPU for a seed)"
@@ -157,6 +302,36 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--batch-size", type=int, default=10)
     reproduce.add_argument("--out", type=Path, default=Path("docs"), help="default: docs/")
     reproduce.set_defaults(func=_reproduce)
+    optimize = commands.add_parser(
+        "optimize", help="run an LSO optimiser on a built-in model, recording into the run store"
+    )
+    optimize.add_argument("model", help="built-in model name")
+    optimize.add_argument("--objective", required=True, help="e.g. fit_target, looks_like_7")
+    optimize.add_argument("--optimizer", default="gp-ascent", choices=OPTIMIZER_CHOICES)
+    optimize.add_argument("--penalty", default="none", choices=PENALTY_CHOICES)
+    optimize.add_argument("--alpha", type=float, default=0.5)
+    optimize.add_argument("--budget", type=int, default=100, help="evaluations per seed")
+    optimize.add_argument("--batch-size", type=int, default=10)
+    optimize.add_argument("--initial", type=int, default=20, help="initial design (GP methods)")
+    optimize.add_argument("--seeds", type=_seed_list, default=[0], help="e.g. 0,1,2")
+    optimize.add_argument("--store", type=Path, default=None, help=store_help)
+    optimize.set_defaults(func=_optimize)
+    runs = commands.add_parser("runs", help="list, import or export stored LSO runs")
+    runs.add_argument("--store", type=Path, default=None, help=store_help)
+    actions = runs.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="list runs, newest first")
+    listing.add_argument("--model", default=None)
+    exporting = actions.add_parser("export", help="write runs as CSV, Parquet or JSON")
+    exporting.add_argument("ids", nargs="+", help="run ids (see `runs list`)")
+    exporting.add_argument("--format", choices=("csv", "parquet", "json"), default="csv")
+    exporting.add_argument("--out", type=Path, required=True)
+    importing = actions.add_parser(
+        "import", help="import a run file (CSV, Parquet, JSON, NPZ), scoring it on a model"
+    )
+    importing.add_argument("file", type=Path)
+    importing.add_argument("--model", required=True)
+    importing.add_argument("--objective", required=True)
+    runs.set_defaults(func=_runs)
     return parser
 
 

@@ -18,7 +18,13 @@ from scales_viz.figures.runs import (
     plot_scales_along,
     plot_valid_share,
 )
-from scales_viz.lso.io import EXPORT_FORMATS, IMPORT_FORMATS, MAX_IMPORT_BYTES, export_runs
+from scales_viz.lso.io import (
+    EXPORT_FORMATS,
+    IMPORT_FORMATS,
+    MAX_IMPORT_BYTES,
+    export_runs,
+    label_runs,
+)
 from scales_viz.lso.io import import_runs as import_file
 from scales_viz.lso.optimizers import (
     OPTIMIZERS,
@@ -246,8 +252,12 @@ def _manage(store: RunStore, runs: list[StoredRun], selected: list[str]) -> None
                 st.error(str(exc))
         confirm = cols[3].checkbox("confirm", key="opt_confirm_delete")
         if cols[3].button("Delete", key="opt_delete", disabled=not confirm):
-            store.delete_run(target)  # main() drops it from the selection on the rerun
-            st.rerun()
+            try:
+                store.delete_run(target)  # main() drops it from the selection on the rerun
+            except ScalesVizError as exc:  # e.g. deleted meanwhile in another tab
+                st.error(str(exc))
+            else:
+                st.rerun()
 
 
 def _picked() -> None:
@@ -349,7 +359,7 @@ def _compare(model: VAEModel, store: RunStore, runs: list[StoredRun], selected: 
     for col, fmt in zip(cols[1:], EXPORT_FORMATS, strict=True):
         col.download_button(
             f"Export {fmt.upper()}",
-            export_runs(points, fmt),
+            export_runs(label_runs(points, {i: r.name for i, r in by_id.items()}), fmt),
             f"runs.{fmt}",
             MIME[fmt],
             key=f"opt_export_{fmt}",

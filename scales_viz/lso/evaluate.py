@@ -65,7 +65,7 @@ def evaluate_points(
             f"model {model.name!r} has no objective {objective!r}; "
             f"it has {sorted(model.objectives)}."
         )
-    tensor = torch.as_tensor(np.asarray(z, dtype=np.float64) if not torch.is_tensor(z) else z)
+    tensor = z if torch.is_tensor(z) else torch.from_numpy(np.array(z, dtype=np.float64))
     tensor = check_latents(tensor.to(torch.float64), "z", model.latent_dim)
     n = tensor.shape[0]
     device = device or torch.device("cpu")
