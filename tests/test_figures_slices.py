@@ -72,13 +72,28 @@ def test_figure_has_heatmap_mask_contours_overlays_and_the_cell_layer_last() -> 
         "scattergl",
         "scattergl",
         "scattergl",
+        "scattergl",
     ]
-    assert fig.data[-1].name == CELL_LAYER
+    assert [t.name for t in fig.data[4:]] == ["data", "run", "run start", CELL_LAYER]
     assert _trace(fig, "run").mode == "lines+markers"
     assert _trace(fig, "data").mode == "markers"
     assert fig.layout.xaxis.title.text == "a (along u)"
     assert fig.layout.yaxis.scaleanchor == "x"
     assert fig.data[0].colorbar.title.text == "ScaLES"
+
+
+def test_trajectory_gets_start_and_best_markers_at_those_points() -> None:
+    coords = np.array([[0.0, 0.0], [0.5, -0.5], [1.0, 1.0], [-1.0, 0.2]])
+    run = PointsOverlay("gp run", coords, np.zeros(4), path=True, best=2)
+    fig = plot_slice(_grid(), overlays=[run])
+    start, best = _trace(fig, "gp run start"), _trace(fig, "gp run best")
+    assert (list(start.x), list(start.y)) == ([0.0], [0.0])
+    assert (list(best.x), list(best.y)) == ([1.0], [1.0])
+    assert start.marker.symbol == "triangle-up" and best.marker.symbol == "star"
+    assert fig.data[-1].name == CELL_LAYER  # markers never cover the click layer
+    # out-of-range best and plain point overlays get no markers
+    fig = plot_slice(_grid(), overlays=[PointsOverlay("pts", coords, np.zeros(4), best=9)])
+    assert [t.name for t in fig.data if t.type == "scattergl"] == ["pts", CELL_LAYER]
 
 
 def test_cell_layer_has_one_invisible_marker_per_cell_with_row_and_column() -> None:

@@ -35,7 +35,7 @@ from scales_viz.lso.optimizers import (
     optimizer_label,
     run,
 )
-from scales_viz.lso.records import RunStatus, Step, points_frame, z_matrix
+from scales_viz.lso.records import RunStatus, Step, best_path, points_frame, z_matrix
 from scales_viz.lso.store import RunStore, StoredRun
 from scales_viz.models import VAEModel
 from ui.render import INVALID_MARK, VALID_MARK, render_object
@@ -303,22 +303,9 @@ def _show_picked(model: VAEModel, points: pd.DataFrame) -> None:
 
 
 def trajectory(points: pd.DataFrame, name: str) -> dict[str, Any]:
-    """A run as a Slices overlay: its latents in step order and the index of its best point.
-
-    Only the best proposal of each step is drawn (one point per step keeps the path readable
-    for batched optimisers); `best` indexes the best valid point of the whole run.
-    """
-    ordered = points.sort_values(["step", "index"])
-    objective = ordered["objective"].to_numpy(np.float64)
-    valid = ordered["valid"].to_numpy(bool) & np.isfinite(objective)
-    score = np.where(valid, objective, -np.inf)
-    keep = []
-    for _, group in ordered.assign(_score=score, _row=np.arange(len(ordered))).groupby("step"):
-        keep.append(int(group["_row"].iloc[int(np.argmax(group["_score"].to_numpy()))]))
-    z = z_matrix(ordered)[keep]
-    kept = score[keep]
-    best = int(np.argmax(kept)) if np.isfinite(kept).any() else None
-    return {"name": name, "z": z.tolist(), "best": best, "steps": len(keep)}
+    """A run as a Slices overlay (the session-state layout documented in ``ui/state.py``)."""
+    z, best = best_path(points)
+    return {"name": name, "z": z.tolist(), "best": best, "steps": len(z)}
 
 
 def _compare(model: VAEModel, store: RunStore, runs: list[StoredRun], selected: list[str]) -> None:

@@ -45,6 +45,7 @@ __all__ = [
     "RunResult",
     "RunStatus",
     "Step",
+    "best_path",
     "latent_columns",
     "points_frame",
     "z_matrix",
@@ -281,6 +282,31 @@ def steps_from_points(points: pd.DataFrame) -> list[Step]:
             )
         )
     return out
+
+
+def best_path(points: pd.DataFrame) -> tuple[np.ndarray, int | None]:
+    """One run's path for drawing: the best proposal of each step, in step order.
+
+    Batched optimisers propose many points per step; one point per step keeps a path
+    readable. A step without a valid point contributes its first proposal.
+
+    Returns:
+        `(z, best)`: the `steps x d` latents, and the index (into them) of the run's best
+        valid point, or None when no point is valid.
+    """
+    if points.empty:
+        return np.zeros((0, 0)), None
+    ordered = points.sort_values(["step", "index"], kind="stable")
+    objective = ordered["objective"].to_numpy(np.float64)
+    score = np.where(ordered["valid"].to_numpy(bool) & np.isfinite(objective), objective, -np.inf)
+    steps = ordered["step"].to_numpy()
+    keep = []
+    for step in np.unique(steps):
+        rows = np.flatnonzero(steps == step)
+        keep.append(int(rows[np.argmax(score[rows])]))
+    kept = score[keep]
+    best = int(np.argmax(kept)) if np.isfinite(kept).any() else None
+    return z_matrix(ordered)[keep], best
 
 
 def _missing(value: object) -> bool:
