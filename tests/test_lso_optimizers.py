@@ -291,3 +291,31 @@ def test_settings_record_is_json_and_names_what_the_optimizer_uses() -> None:
     assert "alpha" not in Settings().record("gp-ascent")
     assert opt.optimizer_label("gp-ascent", "scales") == "gp-ascent+scales"
     assert opt.optimizer_label("lbfgs") == "lbfgs"
+
+
+def test_ascent_start_points_are_the_best_plus_distinct_random_valid_ones() -> None:
+    history = opt._History()
+    z = np.arange(12, dtype=float).reshape(6, 2)
+    z[5] = z[4]  # a repeated latent counts once
+    history.add(
+        Step(
+            step=0,
+            z=z,
+            objective=[1.0, 5.0, math.nan, 3.0, 2.0, 2.0],
+            valid=[True, True, False, True, True, True],
+            decoded=[None] * 6,
+            scales=np.zeros(6),
+            likelihood=np.zeros(6),
+            wall_time=0.0,
+        )
+    )
+    np.testing.assert_array_equal(history.best_valid(2).numpy(), z[[1, 3]])
+    draws = set()
+    for seed in range(20):
+        starts = history.start_points(3, torch.Generator().manual_seed(seed)).numpy()
+        np.testing.assert_array_equal(starts[0], z[1])  # the best always starts
+        assert len({tuple(r) for r in starts}) == 3
+        assert not any((starts == z[2]).all(axis=1))  # never the invalid point
+        draws.add(tuple(map(tuple, starts[1:])))
+    assert len(draws) > 1  # the others vary with the generator
+    assert len(history.start_points(10, torch.Generator())) == 4  # 4 distinct valid latents

@@ -13,8 +13,11 @@ Optimisers (``OPTIMIZERS``):
 ``gp-ascent``
     The ScaLES paper's method. Each round fits a BoTorch ``SingleTaskGP`` (inputs normalised
     to the box, outcomes standardised) to the valid observations, then runs `ascent_steps`
-    steps of gradient ascent on ``LogExpectedImprovement`` from the `batch_size` best valid
-    latents seen so far. Each step moves by ``step_size * prior_scale`` along
+    steps of gradient ascent on ``LogExpectedImprovement`` from `batch_size` start points:
+    the best valid latent so far plus others drawn at random from the valid observations
+    (``starts="sampled"``, the default), or the `batch_size` best (``starts="best"``; when a
+    round's proposals are all invalid the GP does not change and the next round repeats it).
+    Each step moves by ``step_size * prior_scale`` along
     ``g_acq / |g_acq| + alpha * g_pen / |g_pen|`` where ``g_pen`` is the gradient of the
     penalty: ``none``, ``scales`` (exact ScaLES gradient), ``prior`` (``-|z|^2 / 2``) or
     ``likelihood`` (log-probability of the argmax decoding). Points stay inside the box.
@@ -127,6 +130,8 @@ class Settings:
         penalty: one of ``PENALTIES``.
         alpha: weight of the unit-length penalty gradient (or standardised penalty, TuRBO).
         ascent_steps: gradient steps per round (``gp-ascent``).
+        starts: start points of the ascent (``gp-ascent``): ``sampled`` (the best valid latent
+            and others drawn from the valid observations) or ``best`` (the best ones).
         step_size: length of one gradient step, in units of the model's prior scale.
         bound: half-width of the search box, in units of the prior scale.
         raw_samples: raw samples for the L-BFGS start points (``lbfgs``).
@@ -142,6 +147,7 @@ class Settings:
     penalty: Penalty = "none"
     alpha: float = 0.5
     ascent_steps: int = 10
+    starts: Literal["sampled", "best"] = "sampled"
     step_size: float = 0.1
     bound: float = 4.0
     raw_samples: int = 128
@@ -170,6 +176,10 @@ class Settings:
             raise InputValueError(
                 f"settings.penalty must be one of {PENALTIES}; got {self.penalty!r}."
             )
+        if self.starts not in ("sampled", "best"):
+            raise InputValueError(
+                f"settings.starts must be 'sampled' or 'best'; got {self.starts!r}."
+            )
         if self.initial not in ("data", "prior"):
             raise InputValueError(
                 f"settings.initial must be 'data' or 'prior'; got {self.initial!r}."
@@ -186,6 +196,7 @@ class Settings:
                 "penalty",
                 "alpha",
                 "ascent_steps",
+                "starts",
                 "step_size",
                 "bound",
             ),
@@ -300,13 +311,26 @@ class _History:
         if y.numel() == 0:
             return x
         order = torch.argsort(-y[:, 0], stable=True)
-        picked: list[Tensor] = []
-        for i in order.tolist():
-            if all(not torch.equal(x[i], p) for p in picked):
-                picked.append(x[i])
-            if len(picked) == k:
-                break
-        return torch.stack(picked)
+        return _distinct(x[order])[:k]
+
+    def start_points(self, k: int, generator: torch.Generator) -> Tensor:
+        """The best valid latent and `k - 1` others drawn at random from the distinct valid
+        ones (fewer if fewer exist)."""
+        x, y = self.observations()
+        if y.numel() == 0:
+            return x
+        ranked = _distinct(x[torch.argsort(-y[:, 0], stable=True)])
+        others = ranked[1:][torch.randperm(ranked.shape[0] - 1, generator=generator)]
+        return torch.cat([ranked[:1], others])[:k]
+
+
+def _distinct(rows: Tensor) -> Tensor:
+    """Rows of `rows` without exact repeats, first occurrences in order."""
+    keep: list[int] = []
+    for i in range(rows.shape[0]):
+        if all(not torch.equal(rows[i], rows[j]) for j in keep):
+            keep.append(i)
+    return rows[keep]
 
 
 class _Context:
@@ -400,7 +424,7 @@ class _GPAscent(_GPStrategy):
         ctx, s = self.ctx, self.ctx.settings
         gp = _fit_gp(x, y, ctx.bounds)
         acq = LogExpectedImprovement(gp, best_f=y.max())
-        z = history.best_valid(n)
+        z = history.best_valid(n) if s.starts == "best" else history.start_points(n, ctx.generator)
         if z.shape[0] < n:
             z = torch.cat([z, ctx.initial(n - z.shape[0])])
         eta = s.step_size * ctx.scale

@@ -271,7 +271,8 @@ def write_report(
         f"({config.budget} evaluations in all).",
         "- `gp-ascent`: the paper's optimiser: a BoTorch `SingleTaskGP` on the valid "
         "observations, LogEI, 10 steps of gradient ascent (step 0.1 prior-scale units, gradients "
-        "normalised to unit length) from the batch's best observed latents, inside a box of "
+        "normalised to unit length) from the best valid latent and others drawn at random from "
+        "the valid observations, inside a box of "
         f"±4 prior scales; `+scales` / `+prior` / `+likelihood` add the penalty's unit gradient "
         f"with weight alpha = {config.alpha}.",
         "- `lbfgs`: BoTorch `optimize_acqf` (L-BFGS-B) of LogEI inside the same box, one restart "
