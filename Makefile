@@ -42,6 +42,7 @@ bench: setup
 	$(BIN)/python bench/bench_scales.py
 	$(BIN)/python bench/bench_models.py
 	$(BIN)/python bench/bench_slices.py
+	$(BIN)/python bench/bench_projection.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

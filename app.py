@@ -50,7 +50,9 @@ def main() -> None:
     pages = [
         st.Page(VIEWS / "model.py", title="Model", url_path="model", default=True),
         st.Page(VIEWS / "slices.py", title="Slices", url_path="slices"),
+        st.Page(VIEWS / "projection.py", title="Projection", url_path="projection"),
         st.Page(VIEWS / "optimizers.py", title="Optimisers", url_path="optimizers"),
+        st.Page(VIEWS / "inspect.py", title="Inspect", url_path="inspect"),
     ]
     navigation = st.navigation(pages)
     sidebar()

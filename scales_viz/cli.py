@@ -258,6 +258,34 @@ def _runs(args: argparse.Namespace) -> int:
         return 2
 
 
+def _map(args: argparse.Namespace) -> int:
+    import time
+
+    from tqdm import tqdm
+
+    from scales_viz.models.registry import load_model, model_dir
+    from scales_viz.projection import MAP_FILE, MapSettings, build_map
+
+    model = load_model(args.name)
+    settings = MapSettings(
+        n_data=args.n_data, n_prior=args.n_prior, n_far=args.n_far, seed=args.seed
+    )
+    start = time.perf_counter()
+    with tqdm(desc="map", unit="pt") as bar:
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar.set_description(stage)
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        projection = build_map(model, settings, progress=progress)
+    out = args.out or model_dir(args.name) / MAP_FILE
+    projection.save(out)
+    print(f"wrote {out}: {projection.size} points in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (sub-commands are added here as they land)."""
     parser = argparse.ArgumentParser(prog="scales-viz", description=__doc__)
@@ -316,6 +344,16 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("--seeds", type=_seed_list, default=[0], help="e.g. 0,1,2")
     optimize.add_argument("--store", type=Path, default=None, help=store_help)
     optimize.set_defaults(func=_optimize)
+    mapping = commands.add_parser(
+        "map", help="fit a model's UMAP map and score its points (built-ins ship theirs)"
+    )
+    mapping.add_argument("name", help="built-in model name")
+    mapping.add_argument("--n-data", type=int, default=1000)
+    mapping.add_argument("--n-prior", type=int, default=500)
+    mapping.add_argument("--n-far", type=int, default=500)
+    mapping.add_argument("--seed", type=int, default=0)
+    mapping.add_argument("--out", type=Path, default=None, help="default: assets/models/NAME")
+    mapping.set_defaults(func=_map)
     runs = commands.add_parser("runs", help="list, import or export stored LSO runs")
     runs.add_argument("--store", type=Path, default=None, help=store_help)
     actions = runs.add_subparsers(dest="action", required=True)

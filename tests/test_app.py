@@ -14,7 +14,13 @@ REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
 TIMEOUT = 300
 MODELS = [info.name for info in list_models() if info.available]
-VIEWS = ["views/model.py", "views/slices.py", "views/optimizers.py"]
+VIEWS = [
+    "views/model.py",
+    "views/slices.py",
+    "views/projection.py",
+    "views/optimizers.py",
+    "views/inspect.py",
+]
 
 
 def _app(model: str = "digits-2d") -> AppTest:

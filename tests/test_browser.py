@@ -53,7 +53,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     command += ["--server.address", "127.0.0.1", "--server.headless", "true"]
     log = (tmp_path_factory.mktemp("streamlit") / "server.log").open("wb")
     # A log file, not a pipe: nobody reads a pipe here, and a full one would block the server.
-    proc = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    env = {**os.environ, "SCALES_VIZ_STORE": str(tmp_path_factory.mktemp("store") / "r.sqlite")}
+    proc = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
@@ -110,5 +111,51 @@ def test_click_a_slice_cell_and_see_its_decoding(server: str) -> None:
             page.mouse.click(x, y)
             expect(page.get_by_text("Decoded cell")).to_be_visible(timeout=STEP_TIMEOUT_MS)
             expect(page.get_by_text("cell (row, col)")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        finally:
+            browser.close()
+
+
+def test_lasso_on_projection_and_see_the_points_on_inspect(server: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.goto(server, timeout=STEP_TIMEOUT_MS)
+            nav = page.get_by_role("link", name="Projection")
+            expect(nav).to_be_visible(timeout=STEP_TIMEOUT_MS)
+            nav.click()
+            expect(page.get_by_text("Lasso or box-select points")).to_be_visible(
+                timeout=STEP_TIMEOUT_MS
+            )
+            plot = page.locator(".js-plotly-plot").first
+            drag = plot.locator(".nsewdrag").first
+            expect(drag).to_be_visible(timeout=STEP_TIMEOUT_MS)
+            page.wait_for_timeout(1000)
+            box = drag.bounding_box()
+            assert box is not None
+            # A lasso round most of the plot: a closed polygon drawn with the mouse held down.
+            cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            rx, ry = box["width"] * 0.45, box["height"] * 0.45
+            corners = [
+                (cx - rx, cy - ry),
+                (cx + rx, cy - ry),
+                (cx + rx, cy + ry),
+                (cx - rx, cy + ry),
+            ]
+            page.mouse.move(*corners[0])
+            page.mouse.down()
+            for x, y in [*corners[1:], corners[0]]:
+                page.mouse.move(x, y, steps=12)
+            page.mouse.up()
+            expect(page.get_by_text("point(s) selected")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+            page.get_by_role("link", name="Inspect", exact=True).first.click()
+            expect(page.get_by_text("point(s) from projection")).to_be_visible(
+                timeout=STEP_TIMEOUT_MS
+            )
+            expect(page.get_by_text("Decoded (first")).to_be_visible(timeout=STEP_TIMEOUT_MS)
         finally:
             browser.close()

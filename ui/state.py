@@ -9,6 +9,10 @@ Session-state keys (one place, documented):
   `n x d` latents in step order as lists; ``best``, the index of the best valid point or
   None); the Optimisers view writes it (``views.optimizers.trajectory``).
 - ``opt_selected_runs``: ids of the runs picked for comparison on the Optimisers view.
+- ``selection``: the linked selection (:class:`scales_viz.selection.Selection` as plain
+  data, plus ``indices`` into the projection map when it was made there); written by
+  Slices, Projection and Optimisers, read by Inspect. Use :func:`get_selection` and
+  :func:`set_selection`.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ import torch
 from scales_viz.errors import ScalesVizError
 from scales_viz.lso.store import RunStore
 from scales_viz.models import DEFAULT_MODEL, ModelInfo, VAEModel, list_models, load_model
+from scales_viz.selection import Selection
 
 MODEL_KEY = "model_name"
 DEVICE_KEY = "device_choice"
 SLICE_SELECTION_KEY = "slice_selection"
 TRAJECTORIES_KEY = "trajectories"
+SELECTION_KEY = "selection"
 
 
 @st.cache_resource(show_spinner="Loading model...")
@@ -75,4 +81,23 @@ def current_model() -> VAEModel | None:
         return get_model(name)
     except ScalesVizError as exc:
         st.error(f"Model '{name}' could not be loaded: {exc}")
+        return None
+
+
+def set_selection(selection: Selection, indices: list[int] | None = None) -> None:
+    """Make `selection` the linked selection (`indices`: map points, for Projection)."""
+    state = selection.to_state()
+    state["indices"] = None if indices is None else [int(i) for i in indices]
+    st.session_state[SELECTION_KEY] = state
+
+
+def get_selection(model_name: str) -> tuple[Selection, list[int] | None] | None:
+    """The linked selection and its map indices, if there is one for this model."""
+    state = st.session_state.get(SELECTION_KEY)
+    if not state or state.get("model") != model_name:
+        return None
+    try:
+        return Selection.from_state(state), state.get("indices")
+    except ScalesVizError:
+        st.session_state.pop(SELECTION_KEY, None)
         return None

@@ -38,8 +38,9 @@ from scales_viz.lso.optimizers import (
 from scales_viz.lso.records import RunStatus, Step, best_path, points_frame, z_matrix
 from scales_viz.lso.store import RunStore, StoredRun
 from scales_viz.models import VAEModel
+from scales_viz.selection import MAX_SELECTION, Selection
 from ui.render import INVALID_MARK, VALID_MARK, render_object
-from ui.state import TRAJECTORIES_KEY, current_model, device, get_store
+from ui.state import TRAJECTORIES_KEY, current_model, device, get_store, set_selection
 
 SELECTED_KEY = "opt_selected_runs"
 PICKED_KEY = "opt_picked_point"
@@ -261,19 +262,49 @@ def _manage(store: RunStore, runs: list[StoredRun], selected: list[str]) -> None
 
 
 def _picked() -> None:
-    """Decode the point clicked in the realism-versus-objective scatter."""
+    """Keep the proposals picked in the realism-versus-objective scatter (`[run, step, index]`
+    each); the first is decoded here, all go to the linked selection."""
     event = st.session_state.get(SCATTER_KEY) or {}
     clicked = [p for p in event.get("selection", {}).get("points", []) if p.get("customdata")]
-    if clicked:
-        st.session_state[PICKED_KEY] = list(clicked[0]["customdata"])[:3]
+    st.session_state[PICKED_KEY] = [list(p["customdata"])[:3] for p in clicked]
+
+
+def _link_picked(model: VAEModel, points: pd.DataFrame) -> None:
+    """Write the picked proposals to the linked selection (read by Inspect)."""
+    picked = st.session_state.get(PICKED_KEY) or []
+    if not picked or st.session_state.get("opt_linked") == picked:
+        return
+    keys = {(str(r), int(s), int(i)) for r, s, i in picked}
+    mask = [
+        (str(r), int(s), int(i)) in keys
+        for r, s, i in zip(points["run"], points["step"], points["index"], strict=True)
+    ]
+    rows = points[mask].head(MAX_SELECTION)
+    if rows.empty:
+        return
+    set_selection(
+        Selection(
+            model=model.name,
+            source="optimizers",
+            z=z_matrix(rows),
+            labels=tuple(
+                f"{o} seed {sd}, step {st_}, #{i}"
+                for o, sd, st_, i in zip(
+                    rows["optimizer"], rows["seed"], rows["step"], rows["index"], strict=True
+                )
+            ),
+        )
+    )
+    st.session_state["opt_linked"] = picked
 
 
 def _show_picked(model: VAEModel, points: pd.DataFrame) -> None:
     picked = st.session_state.get(PICKED_KEY)
     if not picked:
-        st.caption("Click a point in the scatter to decode it.")
+        st.caption("Click a point (or box/lasso several) to decode it and send it to Inspect.")
         return
-    run_id, step, index = str(picked[0]), int(picked[1]), int(picked[2])
+    _link_picked(model, points)
+    run_id, step, index = str(picked[0][0]), int(picked[0][1]), int(picked[0][2])
     row = points[(points["run"] == run_id) & (points["step"] == step) & (points["index"] == index)]
     if row.empty:
         return
@@ -331,7 +362,7 @@ def _compare(model: VAEModel, store: RunStore, runs: list[StoredRun], selected: 
             plot_realism_objective(points, realism=realism, colours=colours),
             key=SCATTER_KEY,
             on_select=_picked,
-            selection_mode="points",
+            selection_mode=("points", "box", "lasso"),
         )
         _show_picked(model, points)
     by_id = {r.id: r for r in runs}

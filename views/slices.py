@@ -13,6 +13,7 @@ import torch
 from scales_viz.errors import ScalesVizError
 from scales_viz.figures.slices import SCORE_TITLES, PointsOverlay, plot_slice
 from scales_viz.models import VAEModel
+from scales_viz.selection import MAX_SELECTION, Selection
 from scales_viz.slices import (
     Plane,
     SliceGrid,
@@ -26,7 +27,14 @@ from scales_viz.slices import (
 )
 from ui.cache import cached, is_cached
 from ui.render import INVALID_MARK, VALID_MARK, mosaic, render_object, upscale
-from ui.state import SLICE_SELECTION_KEY, TRAJECTORIES_KEY, current_model, device
+from ui.state import (
+    SLICE_SELECTION_KEY,
+    TRAJECTORIES_KEY,
+    current_model,
+    device,
+    get_selection,
+    set_selection,
+)
 
 PLANES = ("random", "axes", "PCA of data", "through three points", "through a run")
 RESOLUTIONS = (17, 33, 65, 129, 255)
@@ -166,6 +174,12 @@ def _overlays(
             for i in np.flatnonzero(keep)
         ]
         overlays.append(PointsOverlay("data latents", coords[keep], dist[keep], texts))
+    linked = get_selection(model.name)
+    if linked is not None and linked[0].source != "slices":
+        coords, dist = plane.project(linked[0].z)
+        overlays.append(
+            PointsOverlay(f"selection ({linked[0].source})", coords, dist, linked[0].labels)
+        )
     for run in st.session_state.get(TRAJECTORIES_KEY, []):
         z = np.asarray(run["z"], dtype=np.float64)
         if z.ndim == 2 and z.shape[1] == model.latent_dim:
@@ -376,7 +390,16 @@ def main() -> None:
     )
     picked = st.session_state.pop(PICKED_KEY, None)
     if picked:
-        st.session_state[SLICE_SELECTION_KEY] = _cells_at(grid, picked)
+        cells = _cells_at(grid, picked)[:MAX_SELECTION]
+        st.session_state[SLICE_SELECTION_KEY] = cells
+        set_selection(
+            Selection(
+                model=model.name,
+                source="slices",
+                z=np.array([grid.cell_latent(r, c) for r, c in cells]),
+                labels=tuple(f"cell ({r}, {c})" for r, c in cells),
+            )
+        )
     _decode_panel(model, grid, st.session_state.get(SLICE_SELECTION_KEY, []))
     _exports(grid, fig)
 

@@ -17,7 +17,7 @@ from scales_viz.errors import InputValueError
 from scales_viz.score import check_latents
 from scales_viz.score import likelihood as likelihood_score
 
-__all__ = ["Evaluated", "evaluate_points"]
+__all__ = ["Evaluated", "all_scores", "evaluate_points"]
 
 #: Points per chunk when evaluating many (bounds memory and paces progress reports).
 EVALUATE_CHUNK = 256
@@ -100,3 +100,32 @@ def evaluate_points(
         scales=np.concatenate(parts["scales"]),
         likelihood=np.concatenate(parts["lik"]),
     )
+
+
+def all_scores(
+    model: Any,
+    z: np.ndarray | torch.Tensor,
+    *,
+    device: torch.device | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Every per-point number of `z` and the decoded texts ("" for images).
+
+    Returns:
+        ``scores`` with ``scales``, ``likelihood``, ``valid`` (0/1 float) and one
+        ``objective:NAME`` per objective (NaN where invalid), and the decoded texts.
+    """
+    names = list(model.objectives)
+    found = evaluate_points(model, names[0], z, device=device, progress=progress)
+    scores = {
+        "scales": found.scales,
+        "likelihood": found.likelihood,
+        "valid": found.valid.astype(np.float64),
+        f"objective:{names[0]}": found.objective,
+    }
+    if len(names) > 1:
+        tensor = torch.as_tensor(np.asarray(z, dtype=np.float32))
+        objects = model.decode(tensor) if tensor.shape[0] else []
+        for name in names[1:]:
+            scores[f"objective:{name}"] = model.objective_values(objects, name)
+    return scores, [d or "" for d in found.decoded]
