@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from apptest import APP, TIMEOUT, clean
 from streamlit.testing.v1 import AppTest
 
 from scales_viz.models import list_models
 
-REPO = Path(__file__).resolve().parents[1]
-# AppTest resolves a relative path against the calling file, so pass the app's full path.
-APP = str(REPO / "app.py")
-TIMEOUT = 300
 MODELS = [info.name for info in list_models() if info.available]
 VIEWS = [
     "views/model.py",
@@ -31,11 +26,6 @@ def _app(model: str = "digits-2d") -> AppTest:
     return at
 
 
-def _clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("view", VIEWS)
 def test_every_view_runs_on_every_builtin_model(model: str, view: str) -> None:
@@ -44,14 +34,14 @@ def test_every_view_runs_on_every_builtin_model(model: str, view: str) -> None:
     at.run()
     at.switch_page(view)
     at.run()
-    _clean(at)
+    clean(at)
     assert at.title[0].value.endswith(model)
 
 
 def test_model_view_shows_card_facts_samples_and_aurocs() -> None:
     at = _app()
     at.run()
-    _clean(at)
+    clean(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Latent dimension"] == "2"
     assert {"AUROC scales", "AUROC likelihood", "AUROC prior", "AUROC distance_to_data"} <= set(
@@ -74,7 +64,7 @@ def test_switching_model_in_the_sidebar_reloads_the_view() -> None:
     at = _app()
     at.run()
     at.sidebar.selectbox(key="model_name").set_value("digits").run()
-    _clean(at)
+    clean(at)
     assert at.title[0].value == "Model: digits"
 
 
@@ -90,14 +80,14 @@ def _slices(**state: object) -> AppTest:
 
 def test_slices_view_draws_the_heatmap_and_the_mosaic() -> None:
     at = _slices()
-    _clean(at)
+    clean(at)
     assert len(at.get("plotly_chart")) == 1
     assert any("Decoded images over the plane" in str(img.proto) for img in at.get("image"))
 
 
 def test_injected_selection_opens_the_decode_panel() -> None:
     at = _slices(slice_selection=[(8, 8)])
-    _clean(at)
+    clean(at)
     assert "Decoded cell" in [h.value for h in at.subheader]
     (table,) = at.table
     assert "(8, 8)" in table.value.to_string()
@@ -105,7 +95,7 @@ def test_injected_selection_opens_the_decode_panel() -> None:
 
 def test_box_selection_lists_the_cells() -> None:
     at = _slices(slice_selection=[(0, 0), (0, 1), (1, 0)])
-    _clean(at)
+    clean(at)
     assert "3 selected cells" in [h.value for h in at.subheader]
     (cells,) = at.dataframe
     assert len(cells.value) == 3 and {"row", "col", "scales", "valid"} <= set(cells.value.columns)
@@ -126,7 +116,7 @@ def test_plane_through_collinear_points_is_explained() -> None:
 def test_static_export_prepares_png_and_svg() -> None:
     at = _slices()
     at.button(key="slice_prepare_images").click().run()
-    _clean(at)
+    clean(at)
     assert at.session_state["slice_png"][:4] == b"\x89PNG"
     assert b"<svg" in at.session_state["slice_svg"][:200]
     labels = [b.label for b in at.get("download_button")]

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
+from apptest import APP, TIMEOUT, clean
 from streamlit.testing.v1 import AppTest
 
 from scales_viz.lso.store import STORE_ENV, RunStore
-
-REPO = Path(__file__).resolve().parents[1]
-APP = str(REPO / "app.py")
-TIMEOUT = 300
-
-
-def _clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 def _launched(optimizer: str = "random", seeds: str = "0, 1", **extra: object) -> AppTest:
@@ -25,7 +16,7 @@ def _launched(optimizer: str = "random", seeds: str = "0, 1", **extra: object) -
     at.run()
     at.switch_page("views/optimizers.py")
     at.run()
-    _clean(at)
+    clean(at)
     at.selectbox(key="opt_objective").set_value("looks_like_7")
     at.selectbox(key="opt_optimizer").set_value(optimizer)
     at.number_input(key="opt_budget").set_value(12)
@@ -36,7 +27,7 @@ def _launched(optimizer: str = "random", seeds: str = "0, 1", **extra: object) -
         at.session_state[key] = value
     next(b for b in at.button if b.label == "Launch").click()
     at.run()
-    _clean(at)
+    clean(at)
     return at
 
 
@@ -62,7 +53,7 @@ def test_penalised_gp_run_and_send_to_slices() -> None:
     assert run.optimizer == "gp-ascent+scales" and run.settings["penalty"] == "scales"
     next(b for b in at.button if b.label == "Show on Slices").click()
     at.run()
-    _clean(at)
+    clean(at)
     (sent,) = at.session_state["trajectories"]
     assert sent["name"] == run.name
     assert len(sent["z"]) == sent["steps"] == 3  # one point per step: initial + 2 rounds
@@ -71,7 +62,7 @@ def test_penalised_gp_run_and_send_to_slices() -> None:
     at.session_state["slice_run"] = run.name
     at.switch_page("views/slices.py")
     at.run()
-    _clean(at)
+    clean(at)
     (chart,) = [c for c in at.get("plotly_chart") if "start" in c.proto.spec]
     assert f"{run.name} start" in chart.proto.spec
 
@@ -84,14 +75,14 @@ def test_rename_and_delete_runs() -> None:
     at.text_input(key="opt_new_name").set_value("my favourite run")
     at.button(key="opt_rename").click()
     at.run()
-    _clean(at)
+    clean(at)
     assert store.run(first.id).name == "my favourite run"
     at.selectbox(key="opt_target").set_value(second.id)
     at.checkbox(key="opt_confirm_delete").check()
     at.run()
     at.button(key="opt_delete").click()
     at.run()
-    _clean(at)
+    clean(at)
     assert [r.id for r in store.runs(model="digits-2d")] == [first.id]
     assert at.multiselect(key="opt_selected_runs").value == [first.id]
 

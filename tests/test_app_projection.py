@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from apptest import APP, TIMEOUT, clean
 from streamlit.testing.v1 import AppTest
-
-REPO = Path(__file__).resolve().parents[1]
-APP = str(REPO / "app.py")
-TIMEOUT = 300
-
-
-def _clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 def _at(view: str, model: str = "digits-2d", **state: object) -> AppTest:
@@ -27,7 +18,7 @@ def _at(view: str, model: str = "digits-2d", **state: object) -> AppTest:
     at.run()
     at.switch_page(view)
     at.run()
-    _clean(at)
+    clean(at)
     return at
 
 
@@ -40,7 +31,7 @@ def test_projection_draws_the_shipped_map_coloured_by_each_score(model: str) -> 
     for option in colour.options:
         colour.set_value(option)
         at.run()
-        _clean(at)
+        clean(at)
         assert len(at.get("plotly_chart")) == 1
 
 
@@ -48,13 +39,13 @@ def test_lasso_on_projection_reaches_inspect_and_makes_a_slice() -> None:
     at = _at("views/projection.py")
     at.session_state["projection_picked"] = [3, 1, 1200, 700]  # as the lasso callback stores
     at.run()
-    _clean(at)
+    clean(at)
     assert any("4 point(s) selected" in s.value for s in at.success)
     state = at.session_state["selection"]
     assert state["source"] == "projection" and state["indices"] == [1, 3, 700, 1200]
     at.switch_page("views/inspect.py")
     at.run()
-    _clean(at)
+    clean(at)
     (table,) = at.dataframe
     frame = table.value
     assert len(frame) == 4
@@ -65,12 +56,12 @@ def test_lasso_on_projection_reaches_inspect_and_makes_a_slice() -> None:
     assert len(at.get("download_button")) == 2
     at.button(key="inspect_make_slice").click()
     at.run()
-    _clean(at)
+    clean(at)
     assert at.session_state["slice_plane"] == "through three points"
     assert at.session_state["slice_points"].count(";") == 2
     at.switch_page("views/slices.py")
     at.run()
-    _clean(at)
+    clean(at)
     assert at.title[0].value == "Slices: digits-2d"
 
 
@@ -80,7 +71,7 @@ def test_slice_clicks_are_the_selection_on_inspect() -> None:
     assert state["source"] == "slices" and len(state["z"]) == 2
     at.switch_page("views/inspect.py")
     at.run()
-    _clean(at)
+    clean(at)
     assert list(at.dataframe[0].value["label"]) == ["cell (8, 8)", "cell (5, 11)"]
 
 
@@ -93,7 +84,7 @@ def test_expressions_selection_plots_each_expression_against_the_target() -> Non
     at = _at("views/projection.py", "expressions", projection_picked=[0, 1])
     at.switch_page("views/inspect.py")
     at.run()
-    _clean(at)
+    clean(at)
     charts = at.get("plotly_chart")
     assert len(charts) == 3  # two expression fits and the realism-objective scatter
     assert json.loads(charts[0].proto.spec)["data"][0]["name"] == "target 1/3+x+sin(x*x)"

@@ -6,6 +6,7 @@ skip these tests on a machine without it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,7 +78,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log.close()
 
 
-def test_click_a_slice_cell_and_see_its_decoding(server: str) -> None:
+@contextlib.contextmanager
+def _view(server: str, link: str) -> Iterator[Any]:
+    """A chromium page on the app, navigated to the view `link` like a user would."""
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
@@ -88,74 +92,68 @@ def test_click_a_slice_cell_and_see_its_decoding(server: str) -> None:
             # Open the app at its root and navigate like a user: on a fresh server a deep link
             # can land before st.navigation has registered the views ("Page not found").
             page.goto(server, timeout=STEP_TIMEOUT_MS)
-            nav = page.get_by_role("link", name="Slices")
+            nav = page.get_by_role("link", name=link)
             expect(nav).to_be_visible(timeout=STEP_TIMEOUT_MS)
             nav.click()
-            plot = page.locator(".js-plotly-plot").first
-            expect(plot).to_be_visible(timeout=STEP_TIMEOUT_MS)
-            drag = plot.locator(".nsewdrag").first
-            expect(drag).to_be_visible(timeout=STEP_TIMEOUT_MS)
-            # Hover until plotly shows a cell's label (the layout has settled and the plot is
-            # wired for events), re-reading the plot's position each time.
-            hover = page.locator(".hoverlayer text").first
-            for _ in range(HOVER_TRIES):
-                box = drag.bounding_box()
-                assert box is not None
-                x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
-                page.mouse.move(x - 7, y - 7)
-                page.mouse.move(x, y)
-                page.wait_for_timeout(500)
-                if hover.count():
-                    break
-            expect(hover).to_contain_text("a=", timeout=STEP_TIMEOUT_MS)
-            page.mouse.click(x, y)
-            expect(page.get_by_text("Decoded cell")).to_be_visible(timeout=STEP_TIMEOUT_MS)
-            expect(page.get_by_text("cell (row, col)")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+            yield page
         finally:
             browser.close()
+
+
+def test_click_a_slice_cell_and_see_its_decoding(server: str) -> None:
+    from playwright.sync_api import expect
+
+    with _view(server, "Slices") as page:
+        plot = page.locator(".js-plotly-plot").first
+        expect(plot).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        drag = plot.locator(".nsewdrag").first
+        expect(drag).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        # Hover until plotly shows a cell's label (the layout has settled and the plot is
+        # wired for events), re-reading the plot's position each time.
+        hover = page.locator(".hoverlayer text").first
+        for _ in range(HOVER_TRIES):
+            box = drag.bounding_box()
+            assert box is not None
+            x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
+            page.mouse.move(x - 7, y - 7)
+            page.mouse.move(x, y)
+            page.wait_for_timeout(500)
+            if hover.count():
+                break
+        expect(hover).to_contain_text("a=", timeout=STEP_TIMEOUT_MS)
+        page.mouse.click(x, y)
+        expect(page.get_by_text("Decoded cell")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        expect(page.get_by_text("cell (row, col)")).to_be_visible(timeout=STEP_TIMEOUT_MS)
 
 
 def test_lasso_on_projection_and_see_the_points_on_inspect(server: str) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
+    with _view(server, "Projection") as page:
+        expect(page.get_by_text("Lasso or box-select points")).to_be_visible(
+            timeout=STEP_TIMEOUT_MS
         )
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            page.goto(server, timeout=STEP_TIMEOUT_MS)
-            nav = page.get_by_role("link", name="Projection")
-            expect(nav).to_be_visible(timeout=STEP_TIMEOUT_MS)
-            nav.click()
-            expect(page.get_by_text("Lasso or box-select points")).to_be_visible(
-                timeout=STEP_TIMEOUT_MS
-            )
-            plot = page.locator(".js-plotly-plot").first
-            drag = plot.locator(".nsewdrag").first
-            expect(drag).to_be_visible(timeout=STEP_TIMEOUT_MS)
-            page.wait_for_timeout(1000)
-            box = drag.bounding_box()
-            assert box is not None
-            # A lasso round most of the plot: a closed polygon drawn with the mouse held down.
-            cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-            rx, ry = box["width"] * 0.45, box["height"] * 0.45
-            corners = [
-                (cx - rx, cy - ry),
-                (cx + rx, cy - ry),
-                (cx + rx, cy + ry),
-                (cx - rx, cy + ry),
-            ]
-            page.mouse.move(*corners[0])
-            page.mouse.down()
-            for x, y in [*corners[1:], corners[0]]:
-                page.mouse.move(x, y, steps=12)
-            page.mouse.up()
-            expect(page.get_by_text("point(s) selected")).to_be_visible(timeout=STEP_TIMEOUT_MS)
-            page.get_by_role("link", name="Inspect", exact=True).first.click()
-            expect(page.get_by_text("point(s) from projection")).to_be_visible(
-                timeout=STEP_TIMEOUT_MS
-            )
-            expect(page.get_by_text("Decoded (first")).to_be_visible(timeout=STEP_TIMEOUT_MS)
-        finally:
-            browser.close()
+        plot = page.locator(".js-plotly-plot").first
+        drag = plot.locator(".nsewdrag").first
+        expect(drag).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        page.wait_for_timeout(1000)
+        box = drag.bounding_box()
+        assert box is not None
+        # A lasso round most of the plot: a closed polygon drawn with the mouse held down.
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        rx, ry = box["width"] * 0.45, box["height"] * 0.45
+        corners = [
+            (cx - rx, cy - ry),
+            (cx + rx, cy - ry),
+            (cx + rx, cy + ry),
+            (cx - rx, cy + ry),
+        ]
+        page.mouse.move(*corners[0])
+        page.mouse.down()
+        for x, y in [*corners[1:], corners[0]]:
+            page.mouse.move(x, y, steps=12)
+        page.mouse.up()
+        expect(page.get_by_text("point(s) selected")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        page.get_by_role("link", name="Inspect", exact=True).first.click()
+        expect(page.get_by_text("point(s) from projection")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        expect(page.get_by_text("Decoded (first")).to_be_visible(timeout=STEP_TIMEOUT_MS)

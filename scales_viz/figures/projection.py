@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
+from scales_viz.figures.markers import path_markers
+
 __all__ = ["MAP_TRACE_PREFIX", "RunPath", "plot_projection", "sample_indices"]
 
 #: Map point traces are named with this prefix (selections are read from them only).
@@ -173,25 +175,8 @@ def plot_projection(
                 hovertemplate="%{text}<extra>" + run.name + "</extra>",
             )
         )
-        marks = [("start", 0, "triangle-up", "#2ca02c")] if len(path) else []
-        if run.best is not None and 0 <= run.best < len(path):
-            marks.append(("best", run.best, "star", "#ffbf00"))
-        for label, index, symbol, fill in marks:
-            fig.add_trace(
-                go.Scatter(
-                    x=path[index : index + 1, 0],
-                    y=path[index : index + 1, 1],
-                    mode="markers",
-                    marker={
-                        "size": 14,
-                        "symbol": symbol,
-                        "color": fill,
-                        "line": {"width": 1, "color": "black"},
-                    },
-                    name=f"{run.name} {label}",
-                    hovertemplate=f"{label}<extra>{run.name}</extra>",
-                )
-            )
+        for trace in path_markers(run.name, path, best=run.best):
+            fig.add_trace(trace)
     heading = title or "UMAP of latents"
     if shown.size < n:
         heading += f" (showing {shown.size} of {n} points)"

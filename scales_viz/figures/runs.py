@@ -501,6 +501,17 @@ def _fmt(value: float, kind: str) -> str:
     return f"{value:.1%}" if kind == "%" else f"{value:.4g}"
 
 
+def _titled(fig: go.Figure, title: str | None, x_title: str, y_title: str) -> go.Figure:
+    """The figure with its title, axis titles and closest-point hover."""
+    fig.update_layout(
+        title={"text": title},
+        xaxis={"title": {"text": x_title}},
+        yaxis={"title": {"text": y_title}},
+        hovermode="closest",
+    )
+    return fig
+
+
 def plot_best_curves(
     points: pd.DataFrame,
     *,
@@ -535,13 +546,7 @@ def plot_best_curves(
     fig = go.Figure()
     palette = _colours(summary["optimizer"], colours)
     _summary_traces(fig, summary, "evaluations", palette, "g", "lines")
-    fig.update_layout(
-        title={"text": title},
-        xaxis={"title": {"text": x_title}},
-        yaxis={"title": {"text": y_title}},
-        hovermode="closest",
-    )
-    return fig
+    return _titled(fig, title, x_title, y_title)
 
 
 def plot_valid_share(
@@ -572,12 +577,8 @@ def plot_valid_share(
     fig = go.Figure()
     palette = _colours(summary["optimizer"], colours)
     _summary_traces(fig, summary, "step", palette, "%", "lines+markers")
-    fig.update_layout(
-        title={"text": title},
-        xaxis={"title": {"text": x_title}},
-        yaxis={"title": {"text": y_title}, "range": [0.0, 1.0], "tickformat": ".0%"},
-        hovermode="closest",
-    )
+    fig = _titled(fig, title, x_title, y_title)
+    fig.update_yaxes(range=[0.0, 1.0], tickformat=".0%")
     return fig
 
 
@@ -705,13 +706,7 @@ def plot_scales_along(
             annotation_text=f"{threshold_label} = {threshold:.3g}",
             annotation_position="top left",
         )
-    fig.update_layout(
-        title={"text": title},
-        xaxis={"title": {"text": x_title}},
-        yaxis={"title": {"text": y_title}},
-        hovermode="closest",
-    )
-    return fig
+    return _titled(fig, title, x_title, y_title)
 
 
 def plot_realism_objective(
@@ -809,10 +804,4 @@ def plot_realism_objective(
             hovertemplate=hover + f"<extra>{PARETO_NAME}</extra>",
         )
     )
-    fig.update_layout(
-        title={"text": full_title},
-        xaxis={"title": {"text": x_title}},
-        yaxis={"title": {"text": y_title}},
-        hovermode="closest",
-    )
-    return fig
+    return _titled(fig, full_title, x_title, y_title)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import plotly.graph_objects as go
 
+from scales_viz.figures.markers import path_markers
 from scales_viz.slices import SliceGrid
 
 __all__ = [
@@ -221,33 +222,18 @@ def _build_slice_figure(info: SliceFigureInfo) -> go.Figure:
     return fig
 
 
-def _overlay_traces(overlay: PointsOverlay) -> list[go.Scattergl]:
+def _overlay_traces(overlay: PointsOverlay) -> list[go.Scatter | go.Scattergl]:
     """The overlay's points (a path in step order for trajectories), then its start and best
     markers (named ``NAME start`` and ``NAME best``)."""
-    traces = [_overlay_trace(overlay)]
-    coords = np.asarray(overlay.coords, dtype=np.float32).reshape(-1, 2)
-    marks = []
-    if overlay.path and len(coords):
-        marks.append(("start", 0, "triangle-up", "#2ca02c"))
-    if overlay.best is not None and 0 <= overlay.best < len(coords):
-        marks.append(("best", overlay.best, "star", "#ffbf00"))
-    for label, index, symbol, colour in marks:
-        traces.append(
-            go.Scattergl(
-                x=coords[index : index + 1, 0],
-                y=coords[index : index + 1, 1],
-                mode="markers",
-                marker={
-                    "size": 15,
-                    "symbol": symbol,
-                    "color": colour,
-                    "line": {"width": 1, "color": "black"},
-                },
-                name=f"{overlay.name} {label}",
-                hovertemplate=f"{label} (step point {index})<extra>{overlay.name}</extra>",
-            )
-        )
-    return traces
+    markers = path_markers(
+        overlay.name,
+        overlay.coords,
+        start=overlay.path,
+        best=overlay.best,
+        scatter=go.Scattergl,
+        size=15,
+    )
+    return [_overlay_trace(overlay), *markers]
 
 
 def _overlay_trace(overlay: PointsOverlay) -> go.Scattergl:
