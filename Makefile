@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 run: setup
-	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+	$(BIN)/python -m ui.launch --server.address 127.0.0.1 --server.port $(PORT)
 
 lint: setup
 	$(BIN)/ruff check .

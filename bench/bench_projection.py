@@ -87,7 +87,8 @@ def first_paint() -> dict[str, float]:
 
     port = _port()
     env = {**os.environ, "SCALES_VIZ_STORE": str(Path(tempfile.mkdtemp()) / "runs.sqlite")}
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
+    # As `make run` starts it: ui.launch warms imports and the default model first.
+    command = [sys.executable, "-m", "ui.launch", "--server.port", str(port)]
     command += ["--server.address", "127.0.0.1", "--server.headless", "true"]
     start = time.perf_counter()
     proc = subprocess.Popen(

@@ -45,18 +45,17 @@ def _serve(args: argparse.Namespace) -> int:
     if not APP.exists():
         print(f"error: the dashboard entry point {APP} is missing.", file=sys.stderr)
         return 2
+    # ui.launch warms the imports and the default model, then runs `streamlit run app.py`.
     command = [
         sys.executable,
         "-m",
-        "streamlit",
-        "run",
-        str(APP),
+        "ui.launch",
         "--server.address",
         args.host,
         "--server.port",
         str(args.port),
     ]
-    return subprocess.call(command)
+    return subprocess.call(command, cwd=APP.parent)
 
 
 def _train(args: argparse.Namespace) -> int:

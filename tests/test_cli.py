@@ -39,3 +39,30 @@ def test_evaluate_writes_a_card(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "Valid-generation AUROC" in card
     assert json.loads((tmp_path / "evaluation.json").read_text())["group_size"] == 12
     assert "AUROC" in capsys.readouterr().out
+
+
+def test_serve_starts_the_warm_launcher_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    import scales_viz.cli as cli
+
+    seen: dict[str, object] = {}
+
+    def fake_call(command: list[str], cwd: object = None) -> int:
+        seen["command"], seen["cwd"] = command, cwd
+        return 0
+
+    monkeypatch.setattr(cli.subprocess, "call", fake_call)
+    assert main(["serve", "--port", "8600"]) == 0
+    command = seen["command"]
+    assert isinstance(command, list) and command[1:3] == ["-m", "ui.launch"]
+    assert command[command.index("--server.address") + 1] == "127.0.0.1"
+    assert command[command.index("--server.port") + 1] == "8600"
+    assert seen["cwd"] == cli.APP.parent
+
+
+def test_launcher_preloads_the_default_model() -> None:
+    from scales_viz.models import DEFAULT_MODEL
+    from ui.launch import warm
+    from ui.state import PRELOADED
+
+    warm()
+    assert PRELOADED[DEFAULT_MODEL].name == DEFAULT_MODEL

@@ -32,10 +32,14 @@ TRAJECTORIES_KEY = "trajectories"
 SELECTION_KEY = "selection"
 
 
+#: Models loaded before the server started (``ui.launch``), by name.
+PRELOADED: dict[str, VAEModel] = {}
+
+
 @st.cache_resource(show_spinner="Loading model...")
 def get_model(name: str) -> VAEModel:
     """The built-in model `name`, loaded once per server process."""
-    return load_model(name)
+    return PRELOADED.get(name) or load_model(name)
 
 
 @st.cache_data(show_spinner=False)
