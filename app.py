@@ -36,7 +36,8 @@ def sidebar() -> None:
         )
         chosen = by_name[st.session_state[MODEL_KEY]]
         if chosen.available:
-            st.caption(f"{chosen.description} d={chosen.latent_dim}.")
+            dim = f" d={chosen.latent_dim}." if chosen.latent_dim else ""
+            st.caption(f"{chosen.description}{dim}")
         else:
             st.warning(chosen.reason)
         options = ["auto", "cpu", *(["cuda"] if torch.cuda.is_available() else [])]

@@ -41,7 +41,21 @@ def _store_env(args: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from scales_viz.errors import ScalesVizError
+    from scales_viz.models.user import USER_MODELS_ENV, parse_spec
+
     _store_env(args)
+    if args.model:
+        try:
+            for spec in args.model:
+                parse_spec(spec)
+        except ScalesVizError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        os.environ[USER_MODELS_ENV] = json.dumps(args.model)
     if not APP.exists():
         print(f"error: the dashboard entry point {APP} is missing.", file=sys.stderr)
         return 2
@@ -77,7 +91,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     from scales_viz.evaluation import evaluate_model, write_model_card
     from scales_viz.models.registry import load_model, model_dir
 
-    model = load_model(args.name)
+    if args.out is None and args.name.startswith("scales-paper:"):
+        print(
+            "error: give --out DIR for the card of a model that is not built in.", file=sys.stderr
+        )
+        return 2
+    model = load_model(args.name, args.path)
     with tqdm(total=100, desc="evaluate", unit="%") as bar:
 
         def progress(stage: str, fraction: float) -> None:
@@ -295,6 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     store_help = "the run store file (default: $SCALES_VIZ_STORE or ~/.local/share/scales-viz)"
     serve.add_argument("--store", type=Path, default=None, help=store_help)
+    serve.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        help="register a model (repeatable): scales-paper:NAME[=FOLDER], a model directory, "
+        "or python:package.module:factory",
+    )
     serve.set_defaults(func=_serve)
     train = commands.add_parser(
         "train", help="re-run a built-in model's training (deterministic on CPU for a seed)"
@@ -312,7 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "evaluate", help="measure a built-in model and write its model card (README.md)"
     )
-    evaluate.add_argument("name", help="built-in model name")
+    evaluate.add_argument(
+        "name", help="built-in model name, or scales-paper:NAME for the authors' checkpoints"
+    )
+    evaluate.add_argument(
+        "--path", type=Path, default=None, help="folder of the scales-paper checkpoints"
+    )
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--group-size", type=int, default=500, help="points per group")
     evaluate.add_argument("--out", type=Path, default=None, help="default: assets/models/NAME")

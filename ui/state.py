@@ -23,6 +23,7 @@ import torch
 from scales_viz.errors import ScalesVizError
 from scales_viz.lso.store import RunStore
 from scales_viz.models import DEFAULT_MODEL, ModelInfo, VAEModel, list_models, load_model
+from scales_viz.models.user import UserModel, load_user_model, user_models
 from scales_viz.selection import Selection
 
 MODEL_KEY = "model_name"
@@ -38,14 +39,39 @@ PRELOADED: dict[str, VAEModel] = {}
 
 @st.cache_resource(show_spinner="Loading model...")
 def get_model(name: str) -> VAEModel:
-    """The built-in model `name`, loaded once per server process."""
-    return PRELOADED.get(name) or load_model(name)
+    """Model `name` (built-in or registered with ``serve --model``), loaded once per process."""
+    if name in PRELOADED:
+        return PRELOADED[name]
+    registered = {m.name: m for m in _registered()}
+    if name in registered:
+        return load_user_model(registered[name])
+    return load_model(name)
+
+
+def _registered() -> list[UserModel]:
+    try:
+        return user_models()
+    except ScalesVizError as exc:
+        st.error(f"Registered models are ignored: {exc}")
+        return []
 
 
 @st.cache_data(show_spinner=False)
 def model_infos() -> list[ModelInfo]:
-    """The model picker's entries."""
-    return list_models()
+    """The model picker's entries: the built-ins, then the models registered at start."""
+    infos = list_models()
+    for model in _registered():
+        infos.append(
+            ModelInfo(
+                name=model.name,
+                description=f"registered model ({model.kind}: {model.target})",
+                task="",
+                latent_dim=0,
+                likelihood="",
+                available=True,
+            )
+        )
+    return infos
 
 
 @st.cache_resource(show_spinner=False)

@@ -26,13 +26,18 @@ def main() -> None:
     cols[0].metric("Latent dimension", model.latent_dim)
     cols[1].metric("Prior scale", f"{model.prior_scale:g}")
     cols[2].metric("Likelihood", model.likelihood)
-    cols[3].metric("Training examples", f"{manifest.get('dataset', {}).get('n_train', '?'):,}")
+    n_train = manifest.get("dataset", {}).get("n_train")
+    cols[3].metric("Training examples", f"{n_train:,}" if isinstance(n_train, int) else "n/a")
     card = model.directory / "README.md" if model.directory else None
     with st.expander("Model card (measured numbers)"):
         if card is not None and card.is_file():
             st.markdown(card.read_text(encoding="utf-8"))
         else:
-            st.info("This model has no card yet: run `scales-viz evaluate NAME`.")
+            st.info(
+                "This model has no card here: run `scales-viz evaluate NAME` (built-ins) or "
+                "`scales-viz evaluate NAME --out DIR` (other models); the live numbers below "
+                "are measured the same way."
+            )
 
     st.subheader("Decodings of prior samples")
     seed = int(st.number_input("Sample seed", 0, 10_000, 0, key="model_prior_seed"))

@@ -117,14 +117,20 @@ def _info(name: str) -> ModelInfo:
     )
 
 
-def load_model(name: str) -> VAEModel:
-    """Load built-in model `name` (see :func:`list_models`).
+def load_model(name: str, path: str | Path | None = None) -> VAEModel:
+    """Load built-in model `name` (see :func:`list_models`), or one of the ScaLES authors'
+    released checkpoints as ``scales-paper:NAME`` from the folder `path` (see
+    :mod:`scales_viz.models.paper`).
 
     Raises:
         InputValueError: no built-in model of that name.
         ManifestError: its files are missing, tampered or malformed.
         MissingExtraError: it needs an optional dependency that is not installed.
     """
+    if name.startswith("scales-paper:"):
+        from scales_viz.models.paper import load_paper_model
+
+        return load_paper_model(name, path)
     directory = model_dir(name)
     if not (directory / MANIFEST_FILE).is_file():
         known = [info.name for info in list_models()]
@@ -238,6 +244,27 @@ def _task(
 ) -> tuple[Validity, dict[str, Objective]]:
     """The validity rule and objectives of the manifest's task."""
     task = manifest["task"]
+    if task in ("expressions", "molecules"):
+        return task_rules(task, decoder, codec)
+    if task == "digits" and isinstance(codec, ImageCodec):
+        return _digits_task(manifest, directory, decoder, codec)
+    raise ManifestError(  # pragma: no cover - load_manifest validates the task
+        f"{directory / MANIFEST_FILE}: task {task!r} does not fit data kind {manifest['data']}."
+    )
+
+
+def task_rules(
+    task: str, decoder: nn.Module, codec: SequenceCodec | ImageCodec
+) -> tuple[Validity, dict[str, Objective]]:
+    """Validity and objectives of a sequence task (``expressions`` or ``molecules``).
+
+    Raises:
+        MissingExtraError: ``molecules`` without RDKit.
+        InputValueError: another task.
+    """
+    reason = _unavailable_reason(task)
+    if reason:
+        raise MissingExtraError(f"the {task} task {reason}.")
     if task == "expressions":
         fit = Objective(
             "fit_target",
@@ -253,11 +280,7 @@ def _task(
         )
         drug = Objective("qed", "quantitative estimate of drug-likeness", per_object(qed))
         return per_object(is_valid_smiles), {"penalized_logp": logp, "qed": drug}
-    if task == "digits" and isinstance(codec, ImageCodec):
-        return _digits_task(manifest, directory, decoder, codec)
-    raise ManifestError(  # pragma: no cover - load_manifest validates the task
-        f"{directory / MANIFEST_FILE}: task {task!r} does not fit data kind {manifest['data']}."
-    )
+    raise InputValueError(f"task_rules knows expressions and molecules; got {task!r}.")
 
 
 def _digits_task(

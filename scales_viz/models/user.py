@@ -1,0 +1,107 @@
+"""Models users bring, registered by *spec* from the command line or the environment.
+
+``scales-viz serve --model SPEC`` (repeatable) puts the specs in ``$SCALES_VIZ_MODELS`` (a JSON
+list) for the dashboard, which lists them in the model picker beside the built-ins. A spec is
+one of:
+
+``scales-paper:NAME`` or ``scales-paper:NAME=FOLDER``
+    One of the ScaLES authors' released checkpoints (:mod:`scales_viz.models.paper`), from
+    ``FOLDER`` or ``$SCALES_PAPER_DIR``.
+``DIRECTORY``
+    A model directory in scales-viz's own format (``manifest.json``, safetensors weights with
+    checksums, ``reference.safetensors``), as ``scales-viz train --out DIRECTORY`` writes it.
+``python:package.module:factory``
+    A Python callable returning a :class:`~scales_viz.models.VAEModel`. This runs code, so it
+    is accepted from the command line or the environment only, never from the web page.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scales_viz.errors import InputValueError
+from scales_viz.models.base import VAEModel
+
+__all__ = ["USER_MODELS_ENV", "UserModel", "load_user_model", "parse_spec", "user_models"]
+
+USER_MODELS_ENV = "SCALES_VIZ_MODELS"
+PAPER_PREFIX = "scales-paper:"
+PYTHON_PREFIX = "python:"
+
+
+@dataclass(frozen=True)
+class UserModel:
+    """A registered model: the name shown in the picker and how to load it."""
+
+    name: str
+    kind: str  # "paper", "directory" or "python"
+    target: str
+    path: str | None = None
+
+
+def parse_spec(spec: str) -> UserModel:
+    """A spec (see the module docstring) as a :class:`UserModel`, or a clear error."""
+    spec = spec.strip()
+    if spec.startswith(PAPER_PREFIX):
+        name, _, folder = spec.partition("=")
+        return UserModel(name=name, kind="paper", target=name, path=folder or None)
+    if spec.startswith(PYTHON_PREFIX):
+        target = spec[len(PYTHON_PREFIX) :]
+        module, _, attribute = target.rpartition(":")
+        if not module or not attribute.isidentifier():
+            raise InputValueError(f"model spec {spec!r}: write python:package.module:factory.")
+        return UserModel(name=attribute, kind="python", target=target)
+    directory = Path(spec).expanduser()
+    if (directory / "manifest.json").is_file():
+        return UserModel(name=directory.name, kind="directory", target=str(directory.resolve()))
+    raise InputValueError(
+        f"model spec {spec!r} is neither scales-paper:NAME, python:module:factory nor a model "
+        "directory with a manifest.json."
+    )
+
+
+def user_models() -> list[UserModel]:
+    """The models registered in ``$SCALES_VIZ_MODELS`` (a JSON list of specs)."""
+    raw = os.environ.get(USER_MODELS_ENV, "").strip()
+    if not raw:
+        return []
+    try:
+        specs = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputValueError(f"${USER_MODELS_ENV} must be a JSON list of specs: {exc}") from exc
+    if not isinstance(specs, list) or not all(isinstance(s, str) for s in specs):
+        raise InputValueError(f"${USER_MODELS_ENV} must be a JSON list of strings.")
+    return [parse_spec(spec) for spec in specs]
+
+
+def load_user_model(model: UserModel) -> VAEModel:
+    """Load a registered model.
+
+    Raises:
+        InputValueError, ManifestError, MissingExtraError: as the loaders raise them; a Python
+            factory that does not return a VAEModel.
+    """
+    from scales_viz.models.registry import load_model_dir
+
+    if model.kind == "paper":
+        from scales_viz.models.paper import load_paper_model
+
+        return load_paper_model(model.target, model.path)
+    if model.kind == "directory":
+        return load_model_dir(Path(model.target))
+    module_name, _, attribute = model.target.rpartition(":")
+    factory: Any = getattr(importlib.import_module(module_name), attribute, None)
+    if not callable(factory):
+        raise InputValueError(f"{model.target}: no callable {attribute!r} in {module_name}.")
+    built = factory()
+    if not isinstance(built, VAEModel):
+        raise InputValueError(
+            f"{model.target} returned {type(built).__name__}; a scales_viz.models.VAEModel "
+            "was expected."
+        )
+    return built

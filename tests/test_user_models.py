@@ -1,0 +1,78 @@
+"""Registering models users bring (serve --model), and the paper checkpoints in every view."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from apptest import clean, new_app
+
+from scales_viz.cli import main
+from scales_viz.errors import InputValueError
+from scales_viz.models.paper import paper_dir
+from scales_viz.models.registry import model_dir
+from scales_viz.models.user import (
+    USER_MODELS_ENV,
+    load_user_model,
+    parse_spec,
+    user_models,
+)
+
+PAPER = paper_dir()
+VIEWS = ["views/model.py", "views/slices.py", "views/projection.py", "views/optimizers.py"]
+
+
+def test_specs_parse_into_kinds() -> None:
+    paper = parse_spec(f"scales-paper:expressions_gru_1={PAPER}")
+    assert (paper.name, paper.kind, paper.path) == (
+        "scales-paper:expressions_gru_1",
+        "paper",
+        str(PAPER),
+    )
+    directory = parse_spec(str(model_dir("digits")))
+    assert (directory.name, directory.kind) == ("digits", "directory")
+    python = parse_spec("python:user_factory:digits_copy")
+    assert (python.name, python.kind, python.target) == (
+        "digits_copy",
+        "python",
+        "user_factory:digits_copy",
+    )
+    for bad in ("python:nomodule", "/no/such/folder", "python:pkg:not an identifier"):
+        with pytest.raises(InputValueError):
+            parse_spec(bad)
+
+
+def test_environment_registration_and_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(USER_MODELS_ENV, json.dumps([str(model_dir("digits-2d"))]))
+    (registered,) = user_models()
+    model = load_user_model(registered)
+    assert model.latent_dim == 2
+    made = load_user_model(parse_spec("python:user_factory:digits_copy"))
+    assert made.name == "my-digits"
+    with pytest.raises(InputValueError, match="returned str"):
+        load_user_model(parse_spec("python:user_factory:not_a_model"))
+    monkeypatch.setenv(USER_MODELS_ENV, "not json")
+    with pytest.raises(InputValueError, match="JSON list"):
+        user_models()
+
+
+def test_serve_refuses_a_bad_spec(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--model", "/no/such/model"]) == 2
+    assert "neither scales-paper" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (PAPER / "expressions_gru_1.pth").exists(), reason="no checkpoints")
+@pytest.mark.parametrize("view", VIEWS)
+def test_a_paper_checkpoint_works_in_every_view(
+    view: str, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    monkeypatch.setenv(USER_MODELS_ENV, json.dumps([f"scales-paper:expressions_gru_1={PAPER}"]))
+    monkeypatch.setenv("SCALES_VIZ_CACHE", str(tmp_path_factory.getbasetemp() / "maps"))
+    at = new_app("scales-paper:expressions_gru_1", model_group_size=100, slice_resolution=17)
+    at.run()
+    picker = at.sidebar.selectbox(key="model_name")
+    assert "scales-paper:expressions_gru_1" in picker.options
+    at.switch_page(view)
+    at.run()
+    clean(at)
+    assert at.title[0].value.endswith("scales-paper:expressions_gru_1")
