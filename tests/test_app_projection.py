@@ -88,3 +88,23 @@ def test_expressions_selection_plots_each_expression_against_the_target() -> Non
     charts = at.get("plotly_chart")
     assert len(charts) == 3  # two expression fits and the realism-objective scatter
     assert json.loads(charts[0].proto.spec)["data"][0]["name"] == "target 1/3+x+sin(x*x)"
+
+
+def test_a_slices_selection_is_drawn_on_the_projection_once_the_reducer_is_warm() -> None:
+    import time
+
+    at = _at("views/slices.py", slice_picked_points=[(0.0, 0.0), (1.0, -1.0)])
+    at.switch_page("views/projection.py")
+    at.run()
+    clean(at)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        specs = [c.proto.spec for c in at.get("plotly_chart")]
+        if any("selection (slices)" in spec for spec in specs):
+            break
+        assert any("will be drawn once" in i.value for i in at.info)
+        time.sleep(5)
+        at.run()
+        clean(at)
+    else:
+        pytest.fail("the reducer was not warm within 240 s")

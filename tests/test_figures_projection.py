@@ -71,3 +71,14 @@ def test_runs_are_paths_with_start_and_best_markers() -> None:
 def test_wrong_lengths_are_refused() -> None:
     with pytest.raises(ValueError, match="one entry per point"):
         plot_projection(COORDS, VALUES[:3], colour_title="s")
+
+
+def test_a_selection_from_another_view_is_drawn_as_open_markers_without_a_path() -> None:
+    points = np.array([[0.0, 0.0], [1.0, 1.0]])
+    fig = plot_projection(
+        COORDS, VALUES, colour_title="s", runs=[RunPath("selection (slices)", points, path=False)]
+    )
+    by_name = {t.name: t for t in fig.data}
+    trace = by_name["selection (slices)"]
+    assert trace.mode == "markers" and trace.marker.symbol == "circle-open"
+    assert "selection (slices) start" not in by_name

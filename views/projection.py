@@ -78,6 +78,19 @@ def _runs(projection: ProjectionMap, model: VAEModel) -> list[RunPath]:
     return paths
 
 
+def _foreign_selection(projection: ProjectionMap, selection: Selection) -> list[RunPath]:
+    """A selection made on another view, placed in the map (once the reducer is warm)."""
+    if not projection.is_warm:
+        warm_reducer(projection)
+        st.info(
+            f"The {selection.size} point(s) selected on {selection.source} will be drawn once "
+            "the map's UMAP reducer is ready (refitting in the background). Rerun to check."
+        )
+        return []
+    coords = projection.transform(selection.z)
+    return [RunPath(f"selection ({selection.source})", coords, None, path=False)]
+
+
 def main() -> None:
     """Render the view."""
     model = current_model()
@@ -128,6 +141,8 @@ def main() -> None:
         for i in range(projection.size)
     ]
     runs = _runs(projection, model)
+    if current is not None and current[0].source != "projection":
+        runs += _foreign_selection(projection, current[0])
     fig = plot_projection(
         projection.coords,
         values,

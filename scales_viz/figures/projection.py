@@ -43,6 +43,8 @@ class RunPath:
     name: str
     coords: np.ndarray
     best: int | None = None
+    #: Draw as a path with a start marker (a run); False: markers only (a selection).
+    path: bool = True
 
 
 def sample_indices(n: int, limit: int, *, seed: int = 0, keep: Sequence[int] = ()) -> np.ndarray:
@@ -167,15 +169,19 @@ def plot_projection(
             go.Scatter(
                 x=path[:, 0],
                 y=path[:, 1],
-                mode="lines+markers",
+                mode="lines+markers" if run.path else "markers",
                 line={"color": run_colour, "width": 2},
-                marker={"size": 5, "color": run_colour},
+                marker=(
+                    {"size": 5, "color": run_colour}
+                    if run.path
+                    else {"size": 11, "color": run_colour, "symbol": "circle-open"}
+                ),
                 name=run.name,
                 text=[f"step {i}" for i in range(len(path))],
                 hovertemplate="%{text}<extra>" + run.name + "</extra>",
             )
         )
-        for trace in path_markers(run.name, path, best=run.best):
+        for trace in path_markers(run.name, path, start=run.path, best=run.best):
             fig.add_trace(trace)
     heading = title or "UMAP of latents"
     if shown.size < n:
