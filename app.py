@@ -54,6 +54,7 @@ def main() -> None:
         st.Page(VIEWS / "projection.py", title="Projection", url_path="projection"),
         st.Page(VIEWS / "optimizers.py", title="Optimisers", url_path="optimizers"),
         st.Page(VIEWS / "inspect.py", title="Inspect", url_path="inspect"),
+        st.Page(VIEWS / "learn.py", title="Learn", url_path="learn"),
     ]
     navigation = st.navigation(pages)
     sidebar()

@@ -157,3 +157,25 @@ def test_lasso_on_projection_and_see_the_points_on_inspect(server: str) -> None:
         page.get_by_role("link", name="Inspect", exact=True).first.click()
         expect(page.get_by_text("point(s) from projection")).to_be_visible(timeout=STEP_TIMEOUT_MS)
         expect(page.get_by_text("Decoded (first")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+
+
+def test_walk_the_learn_page_end_to_end(server: str) -> None:
+    from playwright.sync_api import expect
+
+    with _view(server, "Learn") as page:
+        expect(page.get_by_text("Decoded images over the plane")).to_be_visible(
+            timeout=STEP_TIMEOUT_MS
+        )
+        page.get_by_text("2. The ScaLES field and the validity map").click()
+        expect(page.get_by_text("Read this honestly")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        page.get_by_text("3. An optimiser chasing a digit").click()
+        expect(page.get_by_text("valid share along the path")).to_be_visible(
+            timeout=STEP_TIMEOUT_MS
+        )
+        expect(page.get_by_text("In this run the penalised path ended")).to_be_visible(
+            timeout=STEP_TIMEOUT_MS
+        )
+        page.get_by_text("4. How to read the views").click()
+        expect(page.get_by_text("Projection maps many latents")).to_be_visible(
+            timeout=STEP_TIMEOUT_MS
+        )

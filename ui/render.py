@@ -63,3 +63,20 @@ def render_grid(
         ):
             with cell:
                 render_object(model, obj, caption)
+
+
+def plane_mosaic(model: VAEModel, plane: Any, extent: float, side: int) -> None:
+    """The decoded images of a `side x side` grid over `plane` (a pixel model), top = +b."""
+    import torch
+
+    from scales_viz.slices import SliceSpec
+
+    spec = SliceSpec(plane, extent, side)
+    images = model.decode(torch.as_tensor(spec.latents(), dtype=torch.float32))
+    # Rows of the grid run bottom (b = -extent) to top; an image's first row is its top.
+    ordered = [images[i * side + j] for i in reversed(range(side)) for j in range(side)]
+    st.image(
+        upscale(mosaic(ordered, side), 4),
+        caption=f"Decoded images over the plane ({side}x{side}; top = +b)",
+        clamp=True,
+    )

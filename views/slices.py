@@ -26,7 +26,7 @@ from scales_viz.slices import (
     random_plane,
 )
 from ui.cache import cached, is_cached
-from ui.render import INVALID_MARK, VALID_MARK, mosaic, render_object, upscale
+from ui.render import INVALID_MARK, VALID_MARK, plane_mosaic, render_object
 from ui.state import (
     SLICE_SELECTION_KEY,
     TRAJECTORIES_KEY,
@@ -299,23 +299,6 @@ def _exports(grid: SliceGrid, fig: Any) -> None:
         cols[4].download_button("Figure SVG", st.session_state["slice_svg"], "slice.svg")
 
 
-def _mosaic(model: VAEModel, plane: Plane, extent: float) -> None:
-    spec = SliceSpec(plane, extent, MOSAIC_SIDE)
-    z = torch.as_tensor(spec.latents(), dtype=torch.float32)
-    images = model.decode(z)
-    # Rows of the grid run bottom (b = -extent) to top; an image's first row is its top.
-    ordered = [
-        images[i * MOSAIC_SIDE + j]
-        for i in reversed(range(MOSAIC_SIDE))
-        for j in range(MOSAIC_SIDE)
-    ]
-    st.image(
-        upscale(mosaic(ordered, MOSAIC_SIDE), 4),
-        caption=f"Decoded images over the plane ({MOSAIC_SIDE}x{MOSAIC_SIDE}; top = +b)",
-        clamp=True,
-    )
-
-
 def main() -> None:
     """Render the view."""
     model = current_model()
@@ -383,7 +366,7 @@ def main() -> None:
             )
         if right is not None:
             with right:
-                _mosaic(model, plane, extent)
+                plane_mosaic(model, plane, extent, MOSAIC_SIDE)
     st.caption(
         f"{int(grid.valid.sum())} of {grid.valid.size} cells decode to valid objects. "
         "Click a cell, or box-select a region, to decode it."

@@ -24,6 +24,7 @@ __all__ = [
     "PointsOverlay",
     "SliceFigureInfo",
     "plot_slice",
+    "plot_validity_map",
 ]
 
 LOG = logging.getLogger(__name__)
@@ -291,3 +292,32 @@ def plot_slice(
         title=title,
     )
     return _build_slice_figure(info)
+
+
+def plot_validity_map(
+    grid: SliceGrid, *, title: str = "Validity of each cell's decoding"
+) -> go.Figure:
+    """Valid (1) and invalid (0) cells of a slice, on the same axes as :func:`plot_slice`."""
+    axis = grid.spec.axis().astype(np.float32)
+    fig = go.Figure(
+        go.Heatmap(
+            x=axis,
+            y=axis,
+            z=grid.valid.astype(np.float32),
+            zmin=0.0,
+            zmax=1.0,
+            colorscale=[[0.0, "#d62728"], [1.0, "#2ca02c"]],
+            colorbar={"title": {"text": "valid"}, "tickvals": [0, 1], "ticktext": ["no", "yes"]},
+            hovertemplate="a=%{x:.2f}, b=%{y:.2f}: %{z}<extra></extra>",
+        )
+    )
+    extent = float(axis[-1]) if axis.size else 1.0
+    fig.update_layout(
+        title={"text": title},
+        width=FIGURE_SIDE + 80,
+        height=FIGURE_SIDE,
+        xaxis={"title": {"text": "a (along u)"}, "range": [-extent, extent], "constrain": "domain"},
+        yaxis={"title": {"text": "b (along v)"}, "range": [-extent, extent], "scaleanchor": "x"},
+        margin={"l": 60, "r": 20, "t": 50, "b": 60},
+    )
+    return fig
