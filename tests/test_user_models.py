@@ -76,3 +76,19 @@ def test_a_paper_checkpoint_works_in_every_view(
     at.run()
     clean(at)
     assert at.title[0].value.endswith("scales-paper:expressions_gru_1")
+
+
+def test_a_manifest_model_works_in_the_views(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from test_user_manifest import _write
+
+    path = _write(tmp_path)
+    monkeypatch.setenv(USER_MODELS_ENV, json.dumps([str(path)]))
+    monkeypatch.setenv("SCALES_VIZ_CACHE", str(tmp_path / "maps"))
+    at = new_app("my-vae", model_group_size=100, slice_resolution=17)
+    at.run()
+    assert "my-vae" in at.sidebar.selectbox(key="model_name").options
+    for view in ("views/model.py", "views/slices.py", "views/projection.py"):
+        at.switch_page(view)
+        at.run()
+        clean(at)
+        assert at.title[0].value.endswith("my-vae")

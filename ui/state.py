@@ -56,9 +56,18 @@ def _registered() -> list[UserModel]:
         return []
 
 
-@st.cache_data(show_spinner=False)
 def model_infos() -> list[ModelInfo]:
     """The model picker's entries: the built-ins, then the models registered at start."""
+    import os
+
+    from scales_viz.models.user import USER_MODELS_ENV
+
+    return _model_infos(os.environ.get(USER_MODELS_ENV, ""))
+
+
+@st.cache_data(show_spinner=False)
+def _model_infos(registered: str) -> list[ModelInfo]:
+    """`model_infos` for one value of the registration variable (the cache key)."""
     infos = list_models()
     for model in _registered():
         infos.append(

@@ -7,6 +7,10 @@ one of:
 ``scales-paper:NAME`` or ``scales-paper:NAME=FOLDER``
     One of the ScaLES authors' released checkpoints (:mod:`scales_viz.models.paper`), from
     ``FOLDER`` or ``$SCALES_PAPER_DIR``.
+``PATH/model.toml`` or ``PATH/model.json``
+    A user manifest (:mod:`scales_viz.models.user_manifest`): safetensors weights for one of
+    the configurable architectures (or a ``torch.export`` program), data layout, validity
+    rule, objectives.
 ``DIRECTORY``
     A model directory in scales-viz's own format (``manifest.json``, safetensors weights with
     checksums, ``reference.safetensors``), as ``scales-viz train --out DIRECTORY`` writes it.
@@ -39,7 +43,7 @@ class UserModel:
     """A registered model: the name shown in the picker and how to load it."""
 
     name: str
-    kind: str  # "paper", "directory" or "python"
+    kind: str  # "paper", "manifest", "directory" or "python"
     target: str
     path: str | None = None
 
@@ -57,12 +61,29 @@ def parse_spec(spec: str) -> UserModel:
             raise InputValueError(f"model spec {spec!r}: write python:package.module:factory.")
         return UserModel(name=attribute, kind="python", target=target)
     directory = Path(spec).expanduser()
+    if directory.suffix in (".toml", ".json") and directory.is_file():
+        return UserModel(
+            name=_manifest_name(directory), kind="manifest", target=str(directory.resolve())
+        )
     if (directory / "manifest.json").is_file():
         return UserModel(name=directory.name, kind="directory", target=str(directory.resolve()))
     raise InputValueError(
-        f"model spec {spec!r} is neither scales-paper:NAME, python:module:factory nor a model "
-        "directory with a manifest.json."
+        f"model spec {spec!r} is neither scales-paper:NAME, python:module:factory, a manifest "
+        "file (.toml or .json) nor a model directory with a manifest.json."
     )
+
+
+def _manifest_name(path: Path) -> str:
+    """The ``name`` a manifest file declares (its file stem if it cannot be read)."""
+    import tomllib
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        record = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        name = record.get("name") if isinstance(record, dict) else None
+    except (OSError, UnicodeDecodeError, ValueError):
+        name = None
+    return name if isinstance(name, str) and name else path.stem
 
 
 def user_models() -> list[UserModel]:
@@ -94,6 +115,10 @@ def load_user_model(model: UserModel) -> VAEModel:
         return load_paper_model(model.target, model.path)
     if model.kind == "directory":
         return load_model_dir(Path(model.target))
+    if model.kind == "manifest":
+        from scales_viz.models.user_manifest import load_user_manifest
+
+        return load_user_manifest(model.target)
     module_name, _, attribute = model.target.rpartition(":")
     factory: Any = getattr(importlib.import_module(module_name), attribute, None)
     if not callable(factory):
