@@ -205,7 +205,8 @@ def _sha(spec: Mapping[str, Any], path: Path, key: str) -> str:
     return digest
 
 
-def _check_data(data: object, path: Path) -> dict[str, Any]:
+def check_data(data: object, path: Path) -> dict[str, Any]:
+    """Validate a manifest's ``data`` table (sequence vocabulary and length, or image shape)."""
     if not isinstance(data, dict):
         raise _fail(path, "data", "an object", data)
     kind = _choice(data, "kind", ("sequence", "image"), path, "data.")
@@ -270,7 +271,7 @@ def load_manifest(directory: Path) -> dict[str, Any]:
         raise _fail(path, "prior_scale", "a positive number", scale)
     _choice(record, "likelihood", LIKELIHOODS, path)
     _choice(record, "render", RENDERS, path)
-    _check_data(_get(record, "data", path), path)
+    check_data(_get(record, "data", path), path)
     record["decoder"] = _module_spec(record, "decoder", path)
     record["encoder"] = _module_spec(record, "encoder", path)
     if "classifier" in record:

@@ -159,7 +159,7 @@ def load_model_dir(directory: Path) -> VAEModel:
             f"{Path(directory) / reference['file']}: tensor 'latents' has shape "
             f"{tuple(latents.shape)}; manifest field 'latent_dim' says d={manifest['latent_dim']}."
         )
-    codec = _codec(manifest["data"])
+    codec = codec_of(manifest["data"])
     _check_decoder_output(decoder, manifest, codec, directory)
     objects = _reference_objects(tensors, codec, latents.shape[0], directory)
     validity, objectives = _task(manifest, Path(directory), decoder, codec)
@@ -179,7 +179,8 @@ def load_model_dir(directory: Path) -> VAEModel:
     )
 
 
-def _codec(data: dict[str, Any]) -> SequenceCodec | ImageCodec:
+def codec_of(data: dict[str, Any]) -> SequenceCodec | ImageCodec:
+    """The codec a validated ``data`` table describes."""
     if data["kind"] == "sequence":
         return SequenceCodec(data["vocabulary"], data["seq_len"], TOKENIZERS[data["tokenizer"]])
     return ImageCodec(data["shape"])

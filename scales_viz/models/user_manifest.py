@@ -65,6 +65,7 @@ from scales_viz.models.manifest import (
     MAX_MANIFEST_BYTES,
     ManifestError,
     ModuleSpec,
+    check_data,
     load_module_weights,
     load_tensors,
     sha256_of,
@@ -162,35 +163,13 @@ def _module(section: Mapping[str, Any], path: Path, field: str, allowed: Sequenc
 
 
 def _codec(data: Mapping[str, Any], path: Path) -> SequenceCodec | ImageCodec:
-    from scales_viz.models.registry import TOKENIZERS
+    """The codec of the ``data`` table (validated like a built-in manifest's)."""
+    from scales_viz.models.registry import codec_of
 
-    kind = data.get("kind")
-    if kind == "sequence":
-        vocab = data.get("vocabulary")
-        if not (
-            isinstance(vocab, list)
-            and 2 <= len(vocab) <= 65536
-            and all(isinstance(t, str) and t for t in vocab)
-            and len(set(vocab)) == len(vocab)
-        ):
-            raise _fail(path, "data.vocabulary", "a list of at least 2 unique tokens", vocab)
-        seq_len = _positive_int(data, "seq_len", path, 4096)
-        tokenizer = data.get("tokenizer", "characters")
-        if tokenizer not in TOKENIZERS:
-            raise _fail(path, "data.tokenizer", f"one of {sorted(TOKENIZERS)}", tokenizer)
-        return SequenceCodec(vocab, seq_len, TOKENIZERS[tokenizer])
-    if kind == "image":
-        shape = data.get("shape")
-        if not (
-            isinstance(shape, list)
-            and len(shape) == 2
-            and all(
-                isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 4096 for s in shape
-            )
-        ):
-            raise _fail(path, "data.shape", "[height, width] from 1 to 4096", shape)
-        return ImageCodec(shape)
-    raise _fail(path, "data.kind", "'sequence' or 'image'", kind)
+    record = dict(data)
+    if record.get("kind") == "sequence":
+        record.setdefault("tokenizer", "characters")
+    return codec_of(check_data(record, path))
 
 
 def _rules(
