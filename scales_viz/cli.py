@@ -45,17 +45,27 @@ def _serve(args: argparse.Namespace) -> int:
     import os
 
     from scales_viz.errors import ScalesVizError
-    from scales_viz.models.user import USER_MODELS_ENV, parse_spec
+    from scales_viz.models.user import USER_MODELS_ENV, parse_spec, read_config
 
-    _store_env(args)
-    if args.model:
+    specs = list(args.model)
+    if args.config is not None:
         try:
-            for spec in args.model:
+            config = read_config(args.config)
+        except ScalesVizError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        specs = config.models + specs
+        if config.store and not args.store:
+            args.store = config.store
+    _store_env(args)
+    if specs:
+        try:
+            for spec in specs:
                 parse_spec(spec)
         except ScalesVizError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        os.environ[USER_MODELS_ENV] = json.dumps(args.model)
+        os.environ[USER_MODELS_ENV] = json.dumps(specs)
     if not APP.exists():
         print(f"error: the dashboard entry point {APP} is missing.", file=sys.stderr)
         return 2
@@ -318,8 +328,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         action="append",
         default=[],
-        help="register a model (repeatable): scales-paper:NAME[=FOLDER], a model directory, "
-        "or python:package.module:factory",
+        help="register a model (repeatable): scales-paper:NAME[=FOLDER], PATH/model.toml, a "
+        "model directory, or python:package.module:factory",
+    )
+    serve.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help='a TOML file with models = ["SPEC", ...] and optionally store = "PATH"',
     )
     serve.set_defaults(func=_serve)
     train = commands.add_parser(

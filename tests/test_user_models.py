@@ -92,3 +92,25 @@ def test_a_manifest_model_works_in_the_views(tmp_path, monkeypatch: pytest.Monke
         at.run()
         clean(at)
         assert at.title[0].value.endswith("my-vae")
+
+
+def test_serve_reads_a_config_file(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from test_user_manifest import _write
+
+    import scales_viz.cli as cli
+
+    _write(tmp_path)
+    config = tmp_path / "scales-viz.toml"
+    config.write_text('models = ["model.toml", "scales-paper:expressions_gru_1"]\n')
+    seen = {}
+    monkeypatch.setattr(cli.subprocess, "call", lambda command, cwd=None: seen.setdefault("c", 0))
+    monkeypatch.setenv(USER_MODELS_ENV, "")  # restored after the test; main() overwrites it
+    assert main(["serve", "--config", str(config)]) == 0
+    import os
+
+    specs = json.loads(os.environ[USER_MODELS_ENV])
+    assert specs == [str(tmp_path / "model.toml"), "scales-paper:expressions_gru_1"]
+    config.write_text("models = 3\n")
+    assert main(["serve", "--config", str(config)]) == 2
+    config.write_text("models = []\nport = 1\n")
+    assert main(["serve", "--config", str(config)]) == 2

@@ -31,7 +31,15 @@ from typing import Any
 from scales_viz.errors import InputValueError
 from scales_viz.models.base import VAEModel
 
-__all__ = ["USER_MODELS_ENV", "UserModel", "load_user_model", "parse_spec", "user_models"]
+__all__ = [
+    "USER_MODELS_ENV",
+    "Config",
+    "UserModel",
+    "load_user_model",
+    "parse_spec",
+    "read_config",
+    "user_models",
+]
 
 USER_MODELS_ENV = "SCALES_VIZ_MODELS"
 PAPER_PREFIX = "scales-paper:"
@@ -84,6 +92,46 @@ def _manifest_name(path: Path) -> str:
     except (OSError, UnicodeDecodeError, ValueError):
         name = None
     return name if isinstance(name, str) and name else path.stem
+
+
+@dataclass(frozen=True)
+class Config:
+    """A ``serve --config`` file: model specs and, optionally, the run store's path."""
+
+    models: list[str]
+    store: str | None = None
+
+
+def read_config(path: str | os.PathLike[str]) -> Config:
+    """Read a config file (TOML: ``models = ["SPEC", ...]``, optional ``store = "PATH"``);
+    relative paths in specs are taken from the file's folder.
+
+    Raises:
+        InputValueError: unreadable file, or fields of the wrong kind (named).
+    """
+    import tomllib
+
+    file = Path(path).expanduser()
+    try:
+        record = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InputValueError(f"{file}: not a readable TOML config ({exc}).") from exc
+    models = record.get("models", [])
+    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+        raise InputValueError(f"{file}: field 'models' must be a list of model specs.")
+    store = record.get("store")
+    if store is not None and not isinstance(store, str):
+        raise InputValueError(f"{file}: field 'store' must be a path.")
+    unknown = sorted(set(record) - {"models", "store"})
+    if unknown:
+        raise InputValueError(f"{file}: unknown field(s) {unknown}; known: models, store.")
+
+    def anchored(spec: str) -> str:
+        if spec.startswith((PAPER_PREFIX, PYTHON_PREFIX)) or Path(spec).is_absolute():
+            return spec
+        return str(file.parent / spec)
+
+    return Config(models=[anchored(m) for m in models], store=store)
 
 
 def user_models() -> list[UserModel]:
