@@ -155,6 +155,59 @@ def first_paint() -> dict[str, float]:
     return out
 
 
+def _start_server() -> tuple[subprocess.Popen[bytes], str, float]:
+    port = _port()
+    env = {**os.environ, "SCALES_VIZ_STORE": str(Path(tempfile.mkdtemp()) / "runs.sqlite")}
+    command = [sys.executable, "-m", "ui.launch", "--server.port", str(port)]
+    command += ["--server.address", "127.0.0.1", "--server.headless", "true"]
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    while time.perf_counter() - start < 120:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return proc, url, start
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("streamlit did not start within 120 s")
+
+
+def first_paint_returning_browser() -> dict[str, float]:
+    """A browser that has seen the app before (its HTTP cache holds Streamlit's and Plotly's
+    scripts) opens /projection on a freshly started server."""
+    from playwright.sync_api import expect, sync_playwright
+
+    profile = tempfile.mkdtemp()
+    out: dict[str, float] = {}
+    with sync_playwright() as playwright:
+        for visit in ("first visit", "returning browser"):
+            proc, url, _ = _start_server()
+            try:
+                context = playwright.chromium.launch_persistent_context(
+                    profile, executable_path=CHROMIUM, args=FLAGS, headless=True,
+                    viewport={"width": 1500, "height": 1100},
+                )  # fmt: skip
+                page = context.new_page()
+                opened = time.perf_counter()
+                page.goto(f"{url}/projection", timeout=120_000)
+                expect(page.get_by_text("Lasso or box-select points")).to_be_visible(
+                    timeout=120_000
+                )
+                expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=120_000)
+                out[f"{visit}: open /projection on a fresh server to map drawn"] = (
+                    time.perf_counter() - opened
+                )
+                context.close()
+            finally:
+                proc.terminate()
+                proc.wait(timeout=20)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-write", action="store_true")
@@ -163,6 +216,7 @@ def main() -> None:
     rows = umap_times()
     if not args.skip_browser:
         rows.update(first_paint())
+        rows.update(first_paint_returning_browser())
     lines = [
         "## Projection speed (UMAP, first paint)",
         "",
@@ -173,10 +227,17 @@ def main() -> None:
     ]
     for name, seconds in rows.items():
         lines.append(f"| {name} | {seconds:.2f} |")
-    paint = rows.get("open /projection on the fresh server to map drawn")
-    if paint is not None:
-        verdict = "meets" if paint < TARGET_SECONDS else "misses"
-        lines += ["", f"First Projection view: {paint:.2f} s ({verdict} the 3 s target)."]
+    for label, key in (
+        ("new browser", "open /projection on the fresh server to map drawn"),
+        ("returning browser", "returning browser: open /projection on a fresh server to map drawn"),
+    ):
+        paint = rows.get(key)
+        if paint is not None:
+            verdict = "meets" if paint < TARGET_SECONDS else "misses"
+            lines.append(
+                f"\nFirst Projection view on a fresh server, {label}: {paint:.2f} s "
+                f"({verdict} the 3 s target)."
+            )
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
