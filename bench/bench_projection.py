@@ -85,27 +85,9 @@ def _port() -> int:
 def first_paint() -> dict[str, float]:
     from playwright.sync_api import expect, sync_playwright
 
-    port = _port()
-    env = {**os.environ, "SCALES_VIZ_STORE": str(Path(tempfile.mkdtemp()) / "runs.sqlite")}
-    # As `make run` starts it: ui.launch warms imports and the default model first.
-    command = [sys.executable, "-m", "ui.launch", "--server.port", str(port)]
-    command += ["--server.address", "127.0.0.1", "--server.headless", "true"]
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
+    proc, url, start = _start_server()
     out: dict[str, float] = {}
     try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.1)
-            if time.perf_counter() - start > 120:
-                raise RuntimeError("streamlit did not start within 120 s")
         out["server start to healthy"] = time.perf_counter() - start
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
@@ -156,6 +138,8 @@ def first_paint() -> dict[str, float]:
 
 
 def _start_server() -> tuple[subprocess.Popen[bytes], str, float]:
+    """A fresh server started as `make run` starts it (ui.launch warms imports and the
+    default model first); returns it, its URL and its start time."""
     port = _port()
     env = {**os.environ, "SCALES_VIZ_STORE": str(Path(tempfile.mkdtemp()) / "runs.sqlite")}
     command = [sys.executable, "-m", "ui.launch", "--server.port", str(port)]

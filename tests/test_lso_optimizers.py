@@ -130,7 +130,7 @@ def test_stop_rules(digits) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_patience_counts_steps_without_improvement(digits, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    # An objective that never improves after the first step: constant 0.5 everywhere valid.
+    # Everything valid; the first step scores 0.9, every later one 0.1 (never better).
     constant = opt.Settings(batch_size=2)
     values = iter([0.9] + [0.1] * 100)
 

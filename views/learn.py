@@ -9,6 +9,7 @@ import torch
 
 from scales_viz.errors import ScalesVizError
 from scales_viz.figures.slices import PointsOverlay, plot_slice, plot_validity_map
+from scales_viz.lso.records import Step, best_path, points_frame
 from scales_viz.lso.teaching import Chase, chase
 from scales_viz.models import VAEModel
 from scales_viz.slices import SliceGrid, SliceSpec, axis_plane, compute_slice
@@ -132,11 +133,10 @@ def _run_chase(model: VAEModel, settings: dict[str, object]) -> Chase:
     )
 
 
-def _path(result_steps: list, name: str) -> PointsOverlay:  # type: ignore[type-arg]
-    z = np.concatenate([s.z for s in result_steps])
+def _path(result_steps: list[Step], name: str) -> PointsOverlay:
+    """A run's path on the plane (the 2-D latents are the plane coordinates)."""
+    z, best = best_path(points_frame(result_steps, run=name, optimizer=name, seed=0))
     objective = np.concatenate([s.objective for s in result_steps])
-    scores = np.where(np.isfinite(objective), objective, -np.inf)
-    best = int(np.argmax(scores)) if np.isfinite(scores).any() else None
     texts = [f"step {k}: p={v:.3f}" for k, v in enumerate(objective)]
     return PointsOverlay(name, z, np.zeros(len(z)), texts, path=True, best=best)
 

@@ -104,63 +104,47 @@ def plot_projection(
         if chosen is None
         else np.array([int(i) in chosen for i in shown], bool)
     )
-    grey = shown[~in_selection]
-    if grey.size:
+
+    def points(index: np.ndarray, name: str, marker: dict[str, object], extra: str = "") -> None:
+        """One trace of map points; `customdata` holds their indices into the map."""
         fig.add_trace(
             scatter(
-                x=coords[grey, 0],
-                y=coords[grey, 1],
+                x=coords[index, 0],
+                y=coords[index, 1],
                 mode="markers",
-                marker={"size": 5, "color": GREY},
-                name=f"{MAP_TRACE_PREFIX}: not selected",
-                customdata=grey,
-                text=_hover(labels, grey),
-                hovertemplate="%{text}<extra></extra>",
+                marker=marker,
+                name=f"{MAP_TRACE_PREFIX}: {name}",
+                customdata=index,
+                text=_hover(labels, index),
+                hovertemplate="%{text}" + extra,
             )
         )
+
+    grey = shown[~in_selection]
+    if grey.size:
+        points(grey, "not selected", {"size": 5, "color": GREY}, "<extra></extra>")
     lit = shown[in_selection]
     if categorical:
         cats = [str(v) for v in values[lit]]
         for k, cat in enumerate(sorted(set(cats))):
+            colour = CATEGORY_COLOURS.get(cat, PALETTE[k % len(PALETTE)])
             index = lit[[c == cat for c in cats]]
-            fig.add_trace(
-                scatter(
-                    x=coords[index, 0],
-                    y=coords[index, 1],
-                    mode="markers",
-                    marker={
-                        "size": 6,
-                        "color": CATEGORY_COLOURS.get(cat, PALETTE[k % len(PALETTE)]),
-                    },
-                    name=f"{MAP_TRACE_PREFIX}: {cat}",
-                    customdata=index,
-                    text=_hover(labels, index),
-                    hovertemplate="%{text}<extra>" + cat + "</extra>",
-                )
-            )
+            points(index, cat, {"size": 6, "color": colour}, "<extra>" + cat + "</extra>")
     elif lit.size:
         numbers = values[lit].astype(np.float64)
         finite = np.isfinite(numbers)
-        colour = np.where(finite, numbers, np.nan)
-        fig.add_trace(
-            scatter(
-                x=coords[lit, 0],
-                y=coords[lit, 1],
-                mode="markers",
-                marker={
-                    "size": 6,
-                    "color": colour.astype(np.float32),
-                    "colorscale": "Viridis",
-                    "showscale": True,
-                    "colorbar": {"title": {"text": colour_title}},
-                    "cmin": float(np.nanmin(colour)) if finite.any() else 0.0,
-                    "cmax": float(np.nanmax(colour)) if finite.any() else 1.0,
-                },
-                name=f"{MAP_TRACE_PREFIX}: {colour_title}",
-                customdata=lit,
-                text=_hover(labels, lit),
-                hovertemplate="%{text}<br>" + colour_title + " %{marker.color:.3f}<extra></extra>",
-            )
+        numbers = np.where(finite, numbers, np.nan)
+        marker = {
+            "size": 6,
+            "color": numbers.astype(np.float32),
+            "colorscale": "Viridis",
+            "showscale": True,
+            "colorbar": {"title": {"text": colour_title}},
+            "cmin": float(np.nanmin(numbers)) if finite.any() else 0.0,
+            "cmax": float(np.nanmax(numbers)) if finite.any() else 1.0,
+        }
+        points(
+            lit, colour_title, marker, f"<br>{colour_title} %{{marker.color:.3f}}<extra></extra>"
         )
     for k, run in enumerate(runs):
         path = np.asarray(run.coords, dtype=np.float32).reshape(-1, 2)

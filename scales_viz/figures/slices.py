@@ -210,17 +210,22 @@ def _build_slice_figure(info: SliceFigureInfo) -> go.Figure:
         for trace in _overlay_traces(overlay):
             fig.add_trace(trace)
     fig.add_trace(_cell_layer(axis, info.values, info.score_title))
+    _plane_layout(fig, axis, info.title, width=FIGURE_SIDE + 180)
+    fig.update_layout(legend={"orientation": "h", "y": -0.15})
+    return fig
+
+
+def _plane_layout(fig: go.Figure, axis: np.ndarray, title: str, *, width: int) -> None:
+    """Square plane axes over the grid's extent (shared by the slice figures)."""
     extent = float(axis[-1]) if axis.size else 1.0
     fig.update_layout(
-        title={"text": info.title},
-        width=FIGURE_SIDE + 180,
+        title={"text": title},
+        width=width,
         height=FIGURE_SIDE,
         xaxis={"title": {"text": "a (along u)"}, "range": [-extent, extent], "constrain": "domain"},
         yaxis={"title": {"text": "b (along v)"}, "range": [-extent, extent], "scaleanchor": "x"},
-        legend={"orientation": "h", "y": -0.15},
         margin={"l": 60, "r": 20, "t": 50, "b": 60},
     )
-    return fig
 
 
 def _overlay_traces(overlay: PointsOverlay) -> list[go.Scatter | go.Scattergl]:
@@ -311,13 +316,5 @@ def plot_validity_map(
             hovertemplate="a=%{x:.2f}, b=%{y:.2f}: %{z}<extra></extra>",
         )
     )
-    extent = float(axis[-1]) if axis.size else 1.0
-    fig.update_layout(
-        title={"text": title},
-        width=FIGURE_SIDE + 80,
-        height=FIGURE_SIDE,
-        xaxis={"title": {"text": "a (along u)"}, "range": [-extent, extent], "constrain": "domain"},
-        yaxis={"title": {"text": "b (along v)"}, "range": [-extent, extent], "scaleanchor": "x"},
-        margin={"l": 60, "r": 20, "t": 50, "b": 60},
-    )
+    _plane_layout(fig, axis, title, width=FIGURE_SIDE + 80)
     return fig

@@ -6,8 +6,8 @@ progress), so that a run made here and a run imported from elsewhere carry the s
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,8 @@ class Evaluated:
     objective: np.ndarray
     scales: np.ndarray
     likelihood: np.ndarray
+    #: Values of the ``also`` objectives, by name (computed on the same decodings).
+    others: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _text(obj: Any) -> str | None:
@@ -44,6 +46,7 @@ def evaluate_points(
     z: np.ndarray | torch.Tensor,
     *,
     with_scales: bool = True,
+    also: Sequence[str] = (),
     device: torch.device | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Evaluated:
@@ -54,29 +57,34 @@ def evaluate_points(
         objective: one of ``model.objectives``.
         z: `n x d` latents (finite).
         with_scales: compute ScaLES (exact, float64); NaN otherwise.
+        also: more objectives to evaluate on the same decodings (``Evaluated.others``).
         device: where to score (default CPU).
         progress: called as ``progress(done, n)`` after each chunk.
 
     Raises:
         InputValueError: unknown objective, or `z` of the wrong shape or not finite.
     """
-    if objective not in model.objectives:
-        raise InputValueError(
-            f"model {model.name!r} has no objective {objective!r}; "
-            f"it has {sorted(model.objectives)}."
-        )
+    for name in (objective, *also):
+        if name not in model.objectives:
+            raise InputValueError(
+                f"model {model.name!r} has no objective {name!r}; "
+                f"it has {sorted(model.objectives)}."
+            )
     tensor = z if torch.is_tensor(z) else torch.from_numpy(np.array(z, dtype=np.float64))
     tensor = check_latents(tensor.to(torch.float64), "z", model.latent_dim)
     n = tensor.shape[0]
     device = device or torch.device("cpu")
     decoded: list[str | None] = []
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("valid", "obj", "scales", "lik")}
+    keys = ("valid", "obj", "scales", "lik", *(f"also:{name}" for name in also))
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     done = 0
     for chunk in tensor.split(EVALUATE_CHUNK):
         objects = model.decode(chunk.float())
         valid = np.asarray(model.validity(objects), dtype=bool)
         parts["valid"].append(valid)
         parts["obj"].append(model.objective_values(objects, objective))
+        for name in also:
+            parts[f"also:{name}"].append(model.objective_values(objects, name))
         decoded.extend(_text(obj) for obj in objects)
         on_device = chunk.to(device)
         with torch.no_grad():
@@ -92,13 +100,16 @@ def evaluate_points(
         if progress is not None:
             progress(done, n)
     if n == 0:
-        return Evaluated([], np.zeros(0, bool), *(np.zeros(0) for _ in range(3)))
+        nothing = np.zeros(0)
+        others = {name: nothing for name in also}
+        return Evaluated([], np.zeros(0, bool), nothing, nothing, nothing, others)
     return Evaluated(
         decoded=decoded,
         valid=np.concatenate(parts["valid"]),
         objective=np.concatenate(parts["obj"]),
         scales=np.concatenate(parts["scales"]),
         likelihood=np.concatenate(parts["lik"]),
+        others={name: np.concatenate(parts[f"also:{name}"]) for name in also},
     )
 
 
@@ -115,17 +126,14 @@ def all_scores(
         ``scores`` with ``scales``, ``likelihood``, ``valid`` (0/1 float) and one
         ``objective:NAME`` per objective (NaN where invalid), and the decoded texts.
     """
-    names = list(model.objectives)
-    found = evaluate_points(model, names[0], z, device=device, progress=progress)
+    first, *rest = list(model.objectives)
+    found = evaluate_points(model, first, z, also=rest, device=device, progress=progress)
     scores = {
         "scales": found.scales,
         "likelihood": found.likelihood,
         "valid": found.valid.astype(np.float64),
-        f"objective:{names[0]}": found.objective,
+        f"objective:{first}": found.objective,
     }
-    if len(names) > 1:
-        tensor = torch.as_tensor(np.asarray(z, dtype=np.float32))
-        objects = model.decode(tensor) if tensor.shape[0] else []
-        for name in names[1:]:
-            scores[f"objective:{name}"] = model.objective_values(objects, name)
+    for name, values in found.others.items():
+        scores[f"objective:{name}"] = values
     return scores, [d or "" for d in found.decoded]

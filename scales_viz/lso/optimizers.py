@@ -55,7 +55,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -393,6 +393,9 @@ class _Strategy:
     def propose(self, history: _History, n: int, step: int) -> Tensor:
         raise NotImplementedError
 
+    def observe(self, step: Step) -> None:
+        """Learn from an evaluated step (trust-region bookkeeping); nothing by default."""
+
 
 class _Random(_Strategy):
     def propose(self, history: _History, n: int, step: int) -> Tensor:
@@ -483,7 +486,7 @@ class _TuRBO(_GPStrategy):
         self.best = -math.inf
         self.restarts = 0
 
-    def update(self, step: Step) -> None:
+    def observe(self, step: Step) -> None:
         value = step.best_valid()
         if step.step == 0:
             self.best = value if math.isfinite(value) else -math.inf
@@ -715,8 +718,7 @@ def _loop(
                 wall_time=time.perf_counter() - start,
             )
             history.add(record)
-            if isinstance(strategy, _TuRBO):
-                strategy.update(record)
+            strategy.observe(record)
             result.steps.append(record)
             result.evaluations += record.size
             improved = _update_best(result, record)
@@ -753,8 +755,3 @@ def _update_best(result: RunResult, step: Step) -> bool:
     result.best_objective = value
     result.best_z = step.z[index].copy()
     return True
-
-
-def with_penalty(settings: Settings, penalty: str, alpha: float | None = None) -> Settings:
-    """`settings` with another penalty (and alpha)."""
-    return replace(settings, penalty=penalty, alpha=settings.alpha if alpha is None else alpha)  # type: ignore[arg-type]

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +40,6 @@ import pandas as pd
 from scales_viz.errors import InputValueError
 
 __all__ = [
-    "POINT_COLUMNS",
     "RunInfo",
     "RunResult",
     "RunStatus",
@@ -50,21 +49,6 @@ __all__ = [
     "points_frame",
     "z_matrix",
 ]
-
-#: The points table's columns other than the latent ones, in order.
-POINT_COLUMNS: tuple[str, ...] = (
-    "run",
-    "optimizer",
-    "seed",
-    "step",
-    "index",
-    "objective",
-    "scales",
-    "likelihood",
-    "valid",
-    "decoded",
-    "wall_time",
-)
 
 
 class RunStatus(str, enum.Enum):
@@ -311,8 +295,3 @@ def best_path(points: pd.DataFrame) -> tuple[np.ndarray, int | None]:
 
 def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def settings_text(settings: Mapping[str, Any]) -> str:
-    """A short one-line description of optimiser settings."""
-    return ", ".join(f"{k}={v}" for k, v in sorted(settings.items()))

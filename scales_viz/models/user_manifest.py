@@ -273,7 +273,6 @@ class _NoEncoder(nn.Module):
     def __init__(self, name: str) -> None:
         super().__init__()
         self.name = name
-        self.anchor = nn.Parameter(torch.zeros(1), requires_grad=False)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         raise InputValueError(
