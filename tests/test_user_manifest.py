@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from reference import reference_scales  # independent float64 autograd reference
-from safetensors.torch import save_file
+from reference import reference_gradient, reference_scales  # independent float64 autograd
+from safetensors.torch import load_file, save_file
+from torch.nn import functional as F
 
 from scales_viz.models import ManifestError, MLPDecoder
-from scales_viz.models.decoders import BernoulliMLPDecoder
-from scales_viz.models.encoders import MLPEncoder
+from scales_viz.models.decoders import BernoulliConvDecoder, BernoulliMLPDecoder
+from scales_viz.models.encoders import ConvImageEncoder, MLPEncoder
 from scales_viz.models.expressions import EXPRESSION_VOCAB
 from scales_viz.models.user import load_user_model, parse_spec
 from scales_viz.models.user_manifest import load_user_manifest
@@ -166,3 +167,116 @@ def test_a_torch_export_program_decoder(tmp_path: Path) -> None:
     assert model.data_objects[0] == "prior 0"  # no reference data: prior samples, said so
     with pytest.raises(Exception, match="no encoder"):
         model.encode([np.zeros((4, 4))])
+
+
+# A conv image model: 6 x 5 images (not a power of two, so the decoder crops its 8 x 8 grid).
+H, W = 6, 5
+CONV_CHANNELS = [8, 4, 4]
+
+
+def _write_image(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    save_file(
+        BernoulliConvDecoder(D, H, W, channels=CONV_CHANNELS).state_dict(),
+        tmp_path / "decoder.safetensors",
+    )
+    save_file(
+        ConvImageEncoder(H, W, D, channels=[4, 8], hidden=16).state_dict(),
+        tmp_path / "encoder.safetensors",
+    )
+    path = tmp_path / "model.toml"
+    path.write_text(
+        f'name = "my-conv-vae"\nlatent_dim = {D}\nprior_scale = 1.0\n'
+        f'[data]\nkind = "image"\nshape = [{H}, {W}]\n'
+        '[decoder]\narchitecture = "bernoulli_conv"\nfile = "decoder.safetensors"\n'
+        f"[decoder.params]\nlatent_dim = {D}\nheight = {H}\nwidth = {W}\n"
+        f"channels = {CONV_CHANNELS}\n"
+        '[encoder]\narchitecture = "conv_image_encoder"\nfile = "encoder.safetensors"\n'
+        f"[encoder.params]\nheight = {H}\nwidth = {W}\nlatent_dim = {D}\nchannels = [4, 8]\n"
+        "hidden = 16\n"
+    )
+    return path
+
+
+def _plain_conv_decoder(state: dict[str, torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+    """The conv decoder written out with torch.nn.functional: `n x H x W` logits."""
+    h = F.silu(F.linear(z, state["project.weight"], state["project.bias"]))
+    h = h.view(len(z), CONV_CHANNELS[0], 2, 2)  # ceil(6 / 4) x ceil(5 / 4)
+    for i in range(len(CONV_CHANNELS) - 1):
+        up = F.conv_transpose2d(h, state[f"up.{i}.weight"], state[f"up.{i}.bias"], 2, 1)
+        h = F.silu(up)
+    return F.conv2d(h, state["head.weight"], state["head.bias"], padding=1)[:, 0, :H, :W]
+
+
+def test_a_conv_image_manifest_loads_decodes_and_scores_exactly(tmp_path: Path) -> None:
+    model = load_user_manifest(_write_image(tmp_path))
+    assert model.likelihood == "bernoulli" and model.latent_dim == D
+    z = model.sample_prior(5, seed=1).double()
+    # the BernoulliMLPDecoder contract: n x P logits, pixel (i, j) at i * W + j
+    logits = model.decode_logits(z)
+    assert logits.shape == (5, H * W)
+    state = {k: v.double() for k, v in load_file(tmp_path / "decoder.safetensors").items()}
+    plain = _plain_conv_decoder(state, z)
+    torch.testing.assert_close(logits, plain.reshape(5, H * W))
+    images = model.decode(z)
+    assert images[0].shape == (H, W)
+    np.testing.assert_allclose(images[3], torch.sigmoid(plain[3]).numpy(), rtol=1e-5)
+    # ScaLES and its gradient against the independent float64 references
+    got = model.scales(z)
+    expected = reference_scales(model.decoder_for(z), z, "bernoulli")
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-6)
+    point = z[:1].clone().requires_grad_(True)  # second order through the transposed convs
+    (grad,) = torch.autograd.grad(model.scales(point).sum(), point)
+    want = reference_gradient(model.decoder_for(z), z[:1], "bernoulli")
+    torch.testing.assert_close(grad, want, rtol=1e-5, atol=1e-6)
+    # the conv encoder takes H x W images
+    encoder = ConvImageEncoder(H, W, D, channels=[4, 8], hidden=16)
+    encoder.load_state_dict(load_file(tmp_path / "encoder.safetensors"))
+    pictures = np.random.default_rng(0).random((3, H, W))
+    with torch.no_grad():
+        means = encoder.eval()(torch.tensor(pictures, dtype=torch.float32).flatten(1))[0]
+    torch.testing.assert_close(model.encode(list(pictures)), means)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("channels = [8, 4, 4]", "channels = [8, 4, 2]"),
+         r"tensor 'head\.weight' has shape \(1, 4, 3, 3\).* needs \(1, 2, 3, 3\)"),
+        (("channels = [8, 4, 4]", "channels = []"), "do not fit architecture 'bernoulli_conv'"),
+        ((f"height = {H}\nwidth = {W}\nchannels", "height = 5\nwidth = 6\nchannels"),
+         r"field 'decoder\.params\.height' must be 6"),
+        (("channels = [4, 8]", "channels = [4, 8, 8]"),
+         r"'conv_image_encoder': missing \['conv\.2\.bias', 'conv\.2\.weight'\]"),
+        (("[encoder.params]\nheight = 6", "[encoder.params]\nheight = 7"),
+         r"field 'encoder\.params\.height' must be 6"),
+    ],
+)  # fmt: skip
+def test_broken_conv_image_manifests_name_the_tensor_or_field(  # type: ignore[no-untyped-def]
+    tmp_path: Path, change, message
+) -> None:
+    path = _write_image(tmp_path)
+    old, new = change
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(ManifestError, match=message):
+        load_user_manifest(path)
+
+
+def test_conv_image_weights_of_the_wrong_shape_name_the_tensor(tmp_path: Path) -> None:
+    path = _write_image(tmp_path)
+    state = BernoulliConvDecoder(D, H, W, channels=CONV_CHANNELS).state_dict()
+    state["head.weight"] = torch.zeros(1, 4, 5, 5)
+    save_file(state, tmp_path / "decoder.safetensors")
+    with pytest.raises(ManifestError, match=r"tensor 'head\.weight' has shape \(1, 4, 5, 5\)"):
+        load_user_manifest(path)
+
+
+def test_a_conv_image_decoder_on_sequence_data_is_refused(tmp_path: Path) -> None:
+    block = (
+        '[decoder]\narchitecture = "bernoulli_conv"\nfile = "decoder.safetensors"\n'
+        f"[decoder.params]\nlatent_dim = {D}\nheight = {L}\nwidth = {V}\n"
+    )
+    with pytest.raises(ManifestError, match=r"field 'decoder\.architecture'"):
+        load_user_manifest(_write(tmp_path, decoder_block=block))

@@ -7,6 +7,8 @@ maps a batch of latents `z` (`n x d`) to logits: `n x L x V` for categorical seq
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from itertools import pairwise
 from typing import Literal
 
 import torch
@@ -16,6 +18,7 @@ RNNCell = Literal["gru", "lstm"]
 _RNN_CLASSES: dict[str, type[nn.GRU] | type[nn.LSTM]] = {"gru": nn.GRU, "lstm": nn.LSTM}
 
 __all__ = [
+    "BernoulliConvDecoder",
     "BernoulliMLPDecoder",
     "MLPDecoder",
     "SoftmaxFeedbackRNNDecoder",
@@ -329,6 +332,57 @@ class BernoulliMLPDecoder(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         """`z`: `n x d` -> logits `n x P`."""
         return self.net(z)
+
+
+class BernoulliConvDecoder(nn.Module):
+    """A transposed-convolution decoder from `z` to `P = H x W` Bernoulli pixel logits.
+
+    `project(z)` (Linear, SiLU) is reshaped to `channels[0]` feature maps on a coarse grid of
+    `ceil(H / 2^k) x ceil(W / 2^k)` cells, `k = len(channels) - 1`. Each of the `k` steps
+    `up[i]` (ConvTranspose2d, kernel 4, stride 2, padding 1, then SiLU) doubles the height and
+    width and goes from `channels[i]` to `channels[i + 1]` maps; `head` (Conv2d to one map,
+    kernel 3, padding 1) gives a logit per cell. The top-left `H x W` cells are kept and
+    flattened row by row, so the output has the layout of :class:`BernoulliMLPDecoder`:
+    logits `n x P` with pixel `(i, j)` at `i * W + j`, and `sigmoid(logits)` the pixel means.
+
+    Args:
+        latent_dim: `d`.
+        height: `H`.
+        width: `W`.
+        channels: feature maps per resolution, coarsest first (at least one entry).
+    """
+
+    def __init__(
+        self, latent_dim: int, height: int, width: int, *, channels: Sequence[int] = (32, 16, 8)
+    ) -> None:
+        super().__init__()
+        sizes = {"latent_dim": latent_dim, "height": height, "width": width}
+        for key, value in sizes.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{key}` must be a positive integer; got {value!r}.")
+        channels = list(channels)
+        if not channels or not all(
+            isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in channels
+        ):
+            raise ValueError(f"`channels` must be positive integers (one or more); got {channels}.")
+        factor = 2 ** (len(channels) - 1)
+        self.height = height
+        self.width = width
+        self.grid = (-(-height // factor), -(-width // factor))
+        self.project = nn.Linear(latent_dim, channels[0] * self.grid[0] * self.grid[1])
+        self.up = nn.ModuleList(
+            nn.ConvTranspose2d(c_in, c_out, kernel_size=4, stride=2, padding=1)
+            for c_in, c_out in pairwise(channels)
+        )
+        self.head = nn.Conv2d(channels[-1], 1, kernel_size=3, padding=1)
+
+    def forward(self, z: Tensor) -> Tensor:
+        """`z`: `n x d` -> logits `n x P` (`P = H * W`, row-major)."""
+        h = nn.functional.silu(self.project(z)).view(z.shape[0], -1, *self.grid)
+        for step in self.up:
+            h = nn.functional.silu(step(h))
+        logits = self.head(h)[:, 0, : self.height, : self.width]
+        return logits.reshape(z.shape[0], self.height * self.width)
 
 
 class TransformerLatentDecoder(nn.Module):

@@ -1,6 +1,6 @@
 """Encoder architectures: data in, the Gaussian posterior `(mu, sigma)` out.
 
-Both return the posterior mean and standard deviation, each `n x d`; the mean is the latent of
+Each returns the posterior mean and standard deviation, each `n x d`; the mean is the latent of
 a data point.
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-__all__ = ["ConvSequenceEncoder", "MLPEncoder"]
+__all__ = ["ConvImageEncoder", "ConvSequenceEncoder", "MLPEncoder"]
 
 _CONV_BLOCKS = 3
 
@@ -90,4 +90,61 @@ class MLPEncoder(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """`x`: `n x P` -> `(mu, sigma)`, each `n x d`."""
         h = self.net(x)
+        return self.mu(h), nn.functional.softplus(self.sigma(h))
+
+
+class ConvImageEncoder(nn.Module):
+    """A convolutional encoder for images given as flat pixels `x` (`n x P`, `P = H x W`).
+
+    `x` is read row by row as one `H x W` map. Each `conv[i]` (Conv2d, kernel 3, stride 2,
+    padding 1, then SiLU) halves the height and width (rounding up) and gives `channels[i]`
+    maps; the result is flattened, `linear` (to `hidden`, SiLU) follows, then the `mu` and
+    `sigma = softplus(.)` heads.
+
+    Args:
+        height: `H`.
+        width: `W`.
+        latent_dim: `d`.
+        channels: feature maps after each stride-2 convolution (one or more).
+        hidden: width of the layer before `mu` and `sigma`.
+    """
+
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        latent_dim: int,
+        *,
+        channels: Sequence[int] = (8, 16),
+        hidden: int = 64,
+    ) -> None:
+        super().__init__()
+        sizes = {"height": height, "width": width, "latent_dim": latent_dim, "hidden": hidden}
+        for key, value in sizes.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{key}` must be a positive integer; got {value!r}.")
+        channels = list(channels)
+        if not channels or not all(
+            isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in channels
+        ):
+            raise ValueError(f"`channels` must be positive integers (one or more); got {channels}.")
+        self.height = height
+        self.width = width
+        self.conv = nn.ModuleList(
+            nn.Conv2d(c_in, c_out, kernel_size=3, stride=2, padding=1)
+            for c_in, c_out in zip([1, *channels[:-1]], channels, strict=True)
+        )
+        rows, cols = height, width
+        for _ in channels:
+            rows, cols = -(-rows // 2), -(-cols // 2)
+        self.linear = nn.Linear(channels[-1] * rows * cols, hidden)
+        self.mu = nn.Linear(hidden, latent_dim)
+        self.sigma = nn.Linear(hidden, latent_dim)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """`x`: `n x P` (or `n x H x W`) -> `(mu, sigma)`, each `n x d`."""
+        h = x.reshape(x.shape[0], 1, self.height, self.width)
+        for conv in self.conv:
+            h = nn.functional.silu(conv(h))
+        h = nn.functional.silu(self.linear(h.flatten(1)))
         return self.mu(h), nn.functional.softplus(self.sigma(h))

@@ -40,13 +40,14 @@ from torch import Tensor, nn
 
 from scales_viz.errors import InputValueError
 from scales_viz.models.decoders import (
+    BernoulliConvDecoder,
     BernoulliMLPDecoder,
     MLPDecoder,
     SoftmaxFeedbackRNNDecoder,
     SoftmaxInputRNNDecoder,
     TransformerLatentDecoder,
 )
-from scales_viz.models.encoders import ConvSequenceEncoder, MLPEncoder
+from scales_viz.models.encoders import ConvImageEncoder, ConvSequenceEncoder, MLPEncoder
 
 __all__ = [
     "ARCHITECTURES",
@@ -108,7 +109,9 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "mlp_sequence": MLPDecoder,
     "transformer_sequence": TransformerLatentDecoder,
     "bernoulli_mlp": BernoulliMLPDecoder,
+    "bernoulli_conv": BernoulliConvDecoder,
     "conv_sequence_encoder": ConvSequenceEncoder,
+    "conv_image_encoder": ConvImageEncoder,
     "mlp_encoder": MLPEncoder,
     "mlp_classifier": MLPClassifier,
 }

@@ -16,7 +16,8 @@ A manifest names safetensors weights for one of scales-viz's configurable archit
 
     [decoder]                   # architecture + params + file, or: program = "decoder.pt2"
     architecture = "softmax_feedback_rnn"   # also: softmax_input_rnn, mlp_sequence,
-    file = "decoder.safetensors"            #       transformer_sequence, bernoulli_mlp
+    file = "decoder.safetensors"            #   transformer_sequence; images: bernoulli_mlp,
+                                            #   bernoulli_conv (see below)
     sha256 = "..."              # optional; checked when given
     [decoder.params]
     latent_dim = 25
@@ -25,7 +26,7 @@ A manifest names safetensors weights for one of scales-viz's configurable archit
     cell = "lstm"
 
     [encoder]                   # optional (needed to encode data)
-    architecture = "conv_sequence_encoder"
+    architecture = "conv_sequence_encoder"  # also: mlp_encoder; images: conv_image_encoder
     file = "encoder.safetensors"
     [encoder.params]
     seq_len = 19
@@ -39,6 +40,34 @@ A manifest names safetensors weights for one of scales-viz's configurable archit
     [reference]                 # optional: file = "reference.safetensors" (tensor "latents"),
     data = "data.txt"           # or data: one object per line, encoded with the encoder
 
+An image model (pixels in [0, 1]; the decoder gives Bernoulli logits `n x H*W`, row by row)
+with the convolutional architectures, whose `height` and `width` must be the data shape::
+
+    [data]
+    kind = "image"
+    shape = [28, 28]            # [H, W]
+
+    [decoder]
+    architecture = "bernoulli_conv"         # or bernoulli_mlp (latent_dim, pixels, hidden)
+    file = "decoder.safetensors"
+    [decoder.params]
+    latent_dim = 8
+    height = 28
+    width = 28
+    channels = [32, 16, 8]      # coarsest first; each further entry doubles height and width
+
+    [encoder]
+    architecture = "conv_image_encoder"     # or mlp_encoder (inputs = H*W, latent_dim, hidden)
+    file = "encoder.safetensors"
+    [encoder.params]
+    height = 28
+    width = 28
+    latent_dim = 8
+    channels = [8, 16]          # each entry a stride-2 convolution
+    hidden = 64
+
+Image models take ``rule = "all"`` and no objectives; their reference latents come from
+``reference.file`` (a text file of objects is for sequence models).
 Without reference data, the reference latents are 500 prior samples (seed 0); the model card
 and views then say "no reference data". Every field is validated and errors name the file and
 the field; weights whose tensors differ from the architecture name the tensor.
@@ -79,8 +108,11 @@ DECODER_ARCHITECTURES = (
     "mlp_sequence",
     "transformer_sequence",
     "bernoulli_mlp",
+    "bernoulli_conv",
 )
-ENCODER_ARCHITECTURES = ("conv_sequence_encoder", "mlp_encoder")
+ENCODER_ARCHITECTURES = ("conv_sequence_encoder", "mlp_encoder", "conv_image_encoder")
+#: Architectures whose `height` and `width` parameters must be the data section's shape.
+IMAGE_ARCHITECTURES = ("bernoulli_conv", "conv_image_encoder")
 VALIDITY_RULES = ("all", "regex", "expressions", "rdkit")
 OBJECTIVES = ("fit_target", "penalized_logp", "qed", "length")
 PRIOR_REFERENCE = 500
@@ -160,6 +192,24 @@ def _module(section: Mapping[str, Any], path: Path, field: str, allowed: Sequenc
         )
     spec = ModuleSpec(str(architecture), dict(params), weights.name, sha256_of(weights))
     return load_module_weights(path.parent, spec, field)
+
+
+def _check_image_params(
+    section: Mapping[str, Any] | None, codec: SequenceCodec | ImageCodec, path: Path, field: str
+) -> None:
+    """A conv image architecture's `height` and `width` are the data section's shape."""
+    architecture = (section or {}).get("architecture")
+    if architecture not in IMAGE_ARCHITECTURES:
+        return
+    if not isinstance(codec, ImageCodec):
+        expected = "a sequence architecture for sequence data"
+        raise _fail(path, f"{field}.architecture", expected, architecture)
+    params = (section or {}).get("params")
+    if not isinstance(params, dict):
+        return  # reported by _module
+    for key, size in zip(("height", "width"), codec.shape, strict=True):
+        if key in params and params[key] != size:
+            raise _fail(path, f"{field}.params.{key}", f"{size} (data.shape)", params[key])
 
 
 def _codec(data: Mapping[str, Any], path: Path) -> SequenceCodec | ImageCodec:
@@ -340,8 +390,11 @@ def load_user_manifest(path: str | Path) -> VAEModel:
     if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale < 1e6:
         raise _fail(path, "prior_scale", "a positive number", scale)
     codec = _codec(_section(record, "data", path), path)
-    decoder = _module(_section(record, "decoder", path), path, "decoder", DECODER_ARCHITECTURES)
+    decoder_section = _section(record, "decoder", path)
+    _check_image_params(decoder_section, codec, path, "decoder")
+    decoder = _module(decoder_section, path, "decoder", DECODER_ARCHITECTURES)
     encoder_section = _section(record, "encoder", path, required=False)
+    _check_image_params(encoder_section, codec, path, "encoder")
     encoder = (
         _module(encoder_section, path, "encoder", ENCODER_ARCHITECTURES)
         if encoder_section is not None
