@@ -9,15 +9,17 @@ vocabulary, prior scale (``eps_std``), validity rule and objectives.
 The checkpoints are not part of scales-viz (MIT licence, copyright the authors). Point `path`
 at a folder holding them (``NAME.pth``, and ``smiles_vocab.yaml`` for the SMILES models), or
 set ``SCALES_PAPER_DIR``. The reference data latents (for distance-to-data, maps and the
-Model view) are encoder means of data in the model's own language: 1000 expressions from
-scales-viz's grammar (seed 0) for the expression models, the built-in molecules model's
-reference SMILES for the SMILES models.
+Model view) are encoder means of data in the model's own language: for the expression models,
+1000 distinct strings of the authors' training shape (:func:`authors_expressions`, seed 0;
+Kusner et al.'s equation dataset, which is not shipped, has only strings of that shape), and
+for the SMILES models the built-in molecules model's reference SMILES.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +33,18 @@ from scales_viz.models.base import VAEModel
 from scales_viz.models.codecs import SequenceCodec
 from scales_viz.models.decoders import SoftmaxFeedbackRNNDecoder
 from scales_viz.models.encoders import ConvSequenceEncoder
-from scales_viz.models.expressions import EXPRESSION_VOCAB, generate_expressions
+from scales_viz.models.expressions import EXPRESSION_VOCAB
 from scales_viz.models.manifest import ManifestError, ModuleSpec, sha256_of
 
-__all__ = ["PAPER_DIR_ENV", "PAPER_MODELS", "PaperSpec", "load_paper_model", "paper_dir"]
+__all__ = [
+    "AUTHORS_EXPRESSION_COUNT",
+    "PAPER_DIR_ENV",
+    "PAPER_MODELS",
+    "PaperSpec",
+    "authors_expressions",
+    "load_paper_model",
+    "paper_dir",
+]
 
 PAPER_DIR_ENV = "SCALES_PAPER_DIR"
 PREFIX = "scales-paper:"
@@ -71,6 +81,48 @@ PAPER_MODELS: dict[str, PaperSpec] = {
     "smiles_gru_1": _smiles("gru"),
     "smiles_lstm_1": _smiles("lstm"),
 }
+
+
+_TERMS = ("x", "1", "2", "3")
+_CALLS = ("(", "sin(", "exp(")
+#: `t o t`: the first summand.
+_PAIRS = tuple(a + o + b for o in "+*/" for a in _TERMS for b in _TERMS)
+#: `M`: `(t)`, `sin(t)`, `exp(t)` or a bare `t`.
+_MIDDLES = tuple(f + t + ")" for f in _CALLS for t in _TERMS) + _TERMS
+#: `N`: `F(t o t)` or `F(t)` with `F` one of `(`, `sin(`, `exp(`, or a bare `t`.
+_LASTS = tuple(f + x + ")" for f in _CALLS for x in _PAIRS + _TERMS) + _TERMS
+#: How many distinct strings :func:`authors_expressions` draws from (48 * 16 * 160).
+AUTHORS_EXPRESSION_COUNT = len(_PAIRS) * len(_MIDDLES) * len(_LASTS)
+
+
+def authors_expressions(n: int, seed: int = 0) -> list[str]:
+    """`n` distinct expressions of the shape of the authors' training data, drawn uniformly.
+
+    The expression checkpoints were trained on Kusner et al.'s ``equation2_15_dataset.txt``
+    (the first 100,000 strings of a fixed enumeration), and every one of its strings is
+    ``t o t + M + N``: terminals ``t`` in ``x 1 2 3``, operators ``o`` in ``+ * /``; ``M`` is
+    ``(t)``, ``sin(t)``, ``exp(t)`` or ``t``; ``N`` is ``F(t o t)`` or ``F(t)`` with ``F``
+    one of ``(``, ``sin(``, ``exp(``, or a bare ``t``. That makes
+    :data:`AUTHORS_EXPRESSION_COUNT` (122,880) strings of at most 19 characters, each with
+    one parse, so drawing the three parts uniformly is drawing the string uniformly.
+
+    Nothing is read or downloaded: the strings are drawn without replacement with
+    ``random.Random(seed)``, in draw order, so the same `n` and `seed` give the same list.
+
+    Raises:
+        InputValueError: `n` is negative or more than :data:`AUTHORS_EXPRESSION_COUNT`.
+    """
+    if not 0 <= n <= AUTHORS_EXPRESSION_COUNT:
+        raise InputValueError(
+            f"authors_expressions: n must be 0..{AUTHORS_EXPRESSION_COUNT}; got {n}."
+        )
+    middles, lasts = len(_MIDDLES), len(_LASTS)
+    out = []
+    for index in random.Random(seed).sample(range(AUTHORS_EXPRESSION_COUNT), n):
+        pair, rest = divmod(index, middles * lasts)
+        middle, last = divmod(rest, lasts)
+        out.append(f"{_PAIRS[pair]}+{_MIDDLES[middle]}+{_LASTS[last]}")
+    return out
 
 
 def paper_dir() -> Path:
@@ -142,11 +194,10 @@ def _load_part(module: nn.Module, state: dict[str, torch.Tensor], prefix: str, p
 def _reference(task: str, codec: SequenceCodec) -> list[str]:
     """Data objects in the model's language, for its reference latents."""
     if task == "expressions":
-        texts = generate_expressions(4 * REFERENCE_SIZE, seed=0)
-    else:
-        from scales_viz.models.registry import load_model
+        return authors_expressions(REFERENCE_SIZE, seed=0)  # all fit the codec
+    from scales_viz.models.registry import load_model
 
-        texts = load_model("molecules").data_objects
+    texts = load_model("molecules").data_objects
     fits = []
     for text in texts:
         tokens = codec.tokenize(text)
@@ -159,6 +210,11 @@ def _reference(task: str, codec: SequenceCodec) -> list[str]:
 
 def load_paper_model(name: str, path: str | os.PathLike[str] | None = None) -> VAEModel:
     """One of the four released checkpoints as a :class:`VAEModel`.
+
+    Its reference data (``data_objects``; ``data_latents`` are their encoder means) are, for
+    the expression models, :func:`authors_expressions` ``(1000, seed=0)``: strings of the
+    authors' training shape, which the models decode back validly; for the SMILES models,
+    the built-in molecules model's reference SMILES that fit the vocabulary and length.
 
     Args:
         name: ``expressions_gru_1``, ``expressions_lstm_1``, ``smiles_gru_1`` or
@@ -244,7 +300,9 @@ def load_paper_model(name: str, path: str | os.PathLike[str] | None = None) -> V
         "dataset": {
             "weights": f"the ScaLES authors' released checkpoint {file.name} (MIT licence)",
             "reference data": (
-                f"{len(objects)} expressions from scales-viz's grammar (seed 0)"
+                f"{len(objects)} distinct expressions of the authors' training shape "
+                "(t o t + M + N, as in Kusner et al.'s equation dataset; "
+                "scales_viz.models.paper.authors_expressions, seed 0)"
                 if spec.task == "expressions"
                 else f"{len(objects)} SMILES of the built-in molecules model's reference set"
             ),
