@@ -41,6 +41,8 @@ _LABEL = st.from_regex(r"[a-z][a-z0-9]{0,7}", fullmatch=True).filter(
     lambda s: s not in {"na", "nan", "none", "null"}
 )
 _FLOAT = st.floats(allow_nan=False, allow_infinity=False)
+#: Latents are refused beyond float32's range (models decode in float32).
+_LATENT = st.floats(min_value=-3e38, max_value=3e38, allow_nan=False)
 
 
 @st.composite
@@ -64,7 +66,7 @@ def _points_tables(draw: st.DrawFn) -> pd.DataFrame:
                 "seed": meta[run][1],
                 "step": key[1],
                 "index": key[2],
-                **{name: draw(_FLOAT) for name in latent_columns(d)},
+                **{name: draw(_LATENT) for name in latent_columns(d)},
                 "objective": objective,
                 "scales": draw(st.floats(allow_nan=True)),
                 "likelihood": draw(st.floats(allow_nan=True, allow_infinity=False)),

@@ -57,10 +57,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 import os
 import re
-import zipfile
+import subprocess
+import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -85,10 +88,20 @@ __all__ = [
     "read_runs",
 ]
 
+LOG = logging.getLogger(__name__)
+
 #: Largest file accepted for import, in bytes (checked before reading).
 MAX_IMPORT_BYTES = 50 * 2**20
 #: Most rows (points) accepted in one imported file.
 MAX_IMPORT_ROWS = 200_000
+#: Most bytes a compressed file (Parquet, NPZ) may unpack to.
+MAX_UNPACKED_BYTES = 4 * MAX_IMPORT_BYTES
+#: Memory cap (address space) of the child process that parses Parquet files.
+PARQUET_CHILD_MEMORY = 4 * 2**30
+#: Time limit of that child, in seconds.
+PARQUET_CHILD_TIMEOUT_S = 120.0
+#: Largest latent magnitude accepted (models decode in float32).
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 #: Formats :func:`read_runs` reads and :func:`export_runs` writes.
 IMPORT_FORMATS: tuple[str, ...] = ("csv", "parquet", "json", "npz")
 EXPORT_FORMATS: tuple[str, ...] = ("csv", "parquet", "json")
@@ -200,30 +213,103 @@ def _parse_csv(data: bytes, filename: str) -> pd.DataFrame:
         raise InputValueError(f"{filename} is empty.")
     try:
         return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+    except (ValueError, csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise _could_not_read(filename, "csv", exc) from exc
 
 
-def _parse_parquet(data: bytes, filename: str) -> pd.DataFrame:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def _unpacks_too_big(filename: str, what: str) -> InputValueError:
+    return InputValueError(
+        f"{filename} unpacks to over {MAX_UNPACKED_BYTES / 2**20:g} MiB ({what}); not imported."
+    )
 
+
+class _ParquetReader:
+    """The child process that parses Parquet files (started on first use, restarted after a
+    crash or a timeout); one file at a time."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _child(self) -> subprocess.Popen[bytes]:
+        if self.proc is None or self.proc.poll() is not None:
+            child = Path(__file__).with_name("parquet_child.py")
+            limits = [str(MAX_IMPORT_ROWS), str(MAX_UNPACKED_BYTES), str(PARQUET_CHILD_MEMORY)]
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", str(child), *limits],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        return self.proc
+
+    def _stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def ask(self, data: bytes) -> tuple[bytes, bytes] | None:
+        """(status, payload) for `data`, or None when the child crashed or timed out."""
+        with self.lock:
+            proc = self._child()
+            answer: list[tuple[bytes, bytes] | None] = [None]
+
+            def talk() -> None:
+                try:
+                    assert proc.stdin is not None and proc.stdout is not None
+                    proc.stdin.write(len(data).to_bytes(8, "little") + data)
+                    proc.stdin.flush()
+                    head = proc.stdout.read(9)
+                    if len(head) == 9:
+                        payload = proc.stdout.read(int.from_bytes(head[1:], "little"))
+                        answer[0] = (head[:1], payload)
+                except OSError:  # the child died mid-request
+                    pass
+
+            worker = threading.Thread(target=talk, daemon=True)
+            worker.start()
+            worker.join(PARQUET_CHILD_TIMEOUT_S)
+            if worker.is_alive() or answer[0] is None:
+                self._stop()
+                worker.join()
+            return answer[0]
+
+
+_PARQUET = _ParquetReader()
+
+
+def _parse_parquet(data: bytes, filename: str) -> pd.DataFrame:
+    """Read a Parquet run file in a child process (see :mod:`scales_viz.lso.parquet_child`).
+
+    pyarrow can abort the interpreter on a crafted file; in a child that costs the child
+    only. The child refuses compression and dictionary bombs before unpacking, runs under a
+    memory cap and a time limit, and returns plain columns as an Arrow IPC stream.
+    """
+    import pyarrow as pa
+
+    answer = _PARQUET.ask(data)
+    if answer is None:
+        LOG.warning("the Parquet reader crashed or timed out on %s", filename)
+        raise InputValueError(
+            f"could not read {filename} as parquet: the reader crashed or took over "
+            f"{PARQUET_CHILD_TIMEOUT_S:g} s on this file; it is damaged or crafted."
+        )
+    status, payload = answer
+    if status != b"T":
+        raise InputValueError(
+            f"could not read {filename} as parquet: {payload.decode('utf-8', 'replace')}"
+        )
     try:
-        parquet = pq.ParquetFile(io.BytesIO(data))
-        rows = parquet.metadata.num_rows
-        if rows > MAX_IMPORT_ROWS:
-            raise _too_many_rows(filename, rows)
-        return parquet.read().to_pandas()
-    except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
-        if isinstance(exc, InputValueError):
-            raise
+        return pa.ipc.open_stream(payload).read_all().to_pandas()
+    except Exception as exc:  # not expected for the child's own output; never a traceback
         raise _could_not_read(filename, "parquet", exc) from exc
 
 
 def _parse_json(data: bytes, filename: str) -> pd.DataFrame:
     try:
         rows = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise _could_not_read(filename, "json", exc) from exc
     if not isinstance(rows, list):
         raise InputValueError(
@@ -247,10 +333,8 @@ def _npz_headers(archive: Any, filename: str) -> dict[str, tuple[tuple[int, ...]
     total = 0
     for info in archive.zip.infolist():
         total += info.file_size
-        if total > 4 * MAX_IMPORT_BYTES:
-            raise InputValueError(
-                f"{filename} unpacks to over {4 * MAX_IMPORT_BYTES / 2**20:g} MiB; not imported."
-            )
+        if total > MAX_UNPACKED_BYTES:
+            raise _unpacks_too_big(filename, "archive members")
         name = info.filename.removesuffix(".npy")
         with archive.zip.open(info) as handle:
             version = np.lib.format.read_magic(handle)
@@ -262,6 +346,12 @@ def _npz_headers(archive: Any, filename: str) -> dict[str, tuple[tuple[int, ...]
             raise InputValueError(
                 f"{filename}: array {name!r} holds Python objects (pickled data), which are "
                 f"never loaded; save plain numeric or string arrays."
+            )
+        claimed = math.prod(shape) * dtype.itemsize
+        if claimed > info.file_size:
+            raise InputValueError(
+                f"{filename}: array {name!r} claims shape {tuple(shape)} ({claimed} bytes) but "
+                f"its member holds {info.file_size} bytes; the archive is damaged or forged."
             )
         headers[name] = (tuple(shape), dtype)
     return headers
@@ -288,7 +378,7 @@ def _parse_npz(data: bytes, filename: str, latent_dim: int) -> pd.DataFrame:
         raise InputValueError(
             f"{filename}: refused: it holds pickled data, which is never loaded ({exc})."
         ) from exc
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+    except Exception as exc:  # zipfile and numpy raise many types on damaged archives
         raise _could_not_read(filename, "npz", exc) from exc
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise InputValueError(
@@ -308,7 +398,7 @@ def _parse_npz(data: bytes, filename: str, latent_dim: int) -> pd.DataFrame:
             z = pick(_NPZ_KEYS["z"])
             objective = pick(_NPZ_KEYS["objective"])
             optional = {name: pick([name]) for name in _NPZ_OPTIONAL}
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        except Exception as exc:  # zipfile and numpy raise many types on damaged archives
             if isinstance(exc, InputValueError):
                 raise
             raise _could_not_read(filename, "npz", exc) from exc
@@ -544,6 +634,14 @@ def _validate(frame: pd.DataFrame, latent_dim: int, filename: str) -> pd.DataFra
             f"{'' if latent_names else f'element {col} of '}the latent is "
             f"{'missing or NaN' if np.isnan(z[row, col]) else 'infinite'}; every latent value "
             f"must be a finite number."
+        )
+    beyond = np.abs(z) > FLOAT32_MAX
+    if beyond.any():
+        row, col = (int(v) for v in np.argwhere(beyond)[0])
+        raise InputValueError(
+            f"{_where(filename, row, names[col].split(' ')[0])}: "
+            f"{'' if latent_names else f'element {col} of '}the latent is {z[row, col]:g}, "
+            f"beyond the +-{FLOAT32_MAX:.3g} that models decode in float32."
         )
     steps = _integers(frame["step"], "step", filename, default=None, minimum=0)
     objective = _numbers(frame["objective"], "objective", filename)
