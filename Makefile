@@ -10,7 +10,7 @@ PORT ?= 8501
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: setup run test lint typecheck pytest bench clean
+.PHONY: setup run test lint typecheck pytest bench bench-load clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,10 @@ bench: setup
 	$(BIN)/python bench/bench_models.py
 	$(BIN)/python bench/bench_slices.py
 	$(BIN)/python bench/bench_projection.py
+
+# 10 browser sessions against one server (a few minutes; needs chromium, like make test).
+bench-load: setup $(CHROMIUM)
+	$(BIN)/python bench/bench_load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -7,16 +7,19 @@ then runs instead of this entry point (design.md).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import streamlit as st
 import torch
+from streamlit.navigation.page import StreamlitPage
 
 from scales_viz import __version__
 from scales_viz.models import DEFAULT_MODEL
 from ui.state import DEVICE_KEY, MODEL_KEY, device, model_infos
 
 VIEWS = Path(__file__).resolve().parent / "views"
+LOG = logging.getLogger("scales_viz.app")
 
 
 def sidebar() -> None:
@@ -58,7 +61,27 @@ def main() -> None:
     ]
     navigation = st.navigation(pages)
     sidebar()
-    navigation.run()
+    run_view(navigation)
+
+
+def run_view(navigation: StreamlitPage) -> None:
+    """Run the chosen view; an unexpected error becomes a message on that view only.
+
+    A model that raises inside its decoder, say, stops the view it broke with a readable
+    error (the traceback goes to the server log), while the sidebar and the other views keep
+    working. Streamlit's own control flow (``st.rerun``, ``st.stop``) is not an ``Exception``
+    and passes through.
+    """
+    try:
+        navigation.run()
+    except Exception as exc:
+        LOG.exception("view %s failed", navigation.title)
+        model = st.session_state.get(MODEL_KEY, DEFAULT_MODEL)
+        st.error(
+            f"**{navigation.title}** stopped on an error with model '{model}': "
+            f"{type(exc).__name__}: {exc}\n\nThe other views and models keep working; the "
+            "traceback is in the server log."
+        )
 
 
 main()

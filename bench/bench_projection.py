@@ -29,21 +29,12 @@ import numpy as np
 import torch
 from results import machine, write_section
 
+from scales_viz.browser import CHROMIUM, CHROMIUM_FLAGS
 from scales_viz.models import load_model
 from scales_viz.projection import LatentProjection
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+FLAGS = list(CHROMIUM_FLAGS)
 TARGET_SECONDS = 3.0
 
 
@@ -137,12 +128,14 @@ def first_paint() -> dict[str, float]:
     return out
 
 
-def _start_server() -> tuple[subprocess.Popen[bytes], str, float]:
+def _start_server(app: Path | None = None) -> tuple[subprocess.Popen[bytes], str, float]:
     """A fresh server started as `make run` starts it (ui.launch warms imports and the
-    default model first); returns it, its URL and its start time."""
+    default model first), or `streamlit run APP`; returns it, its URL and its start time."""
     port = _port()
     env = {**os.environ, "SCALES_VIZ_STORE": str(Path(tempfile.mkdtemp()) / "runs.sqlite")}
     command = [sys.executable, "-m", "ui.launch", "--server.port", str(port)]
+    if app is not None:
+        command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port)]
     command += ["--server.address", "127.0.0.1", "--server.headless", "true"]
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -158,6 +151,33 @@ def _start_server() -> tuple[subprocess.Popen[bytes], str, float]:
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError("streamlit did not start within 120 s")
+
+
+def first_paint_floor() -> dict[str, float]:
+    """The floor: a fresh server of a page with nothing but one 2000-point Plotly scatter
+    (``bench/floor_app.py``), opened in a new browser."""
+    from playwright.sync_api import expect, sync_playwright
+
+    proc, url, _ = _start_server(Path(__file__).with_name("floor_app.py"))
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            opened = time.perf_counter()
+            page.goto(url, timeout=120_000)
+            expect(page.get_by_text("Floor: one Plotly scatter")).to_be_visible(timeout=120_000)
+            title = time.perf_counter() - opened
+            expect(page.get_by_text("Lasso or box-select points")).to_be_visible(timeout=120_000)
+            expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=120_000)
+            drawn = time.perf_counter() - opened
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    return {
+        "floor (one Plotly scatter, no scales-viz): fresh server, new browser, to title": title,
+        "floor (one Plotly scatter, no scales-viz): fresh server, new browser, to chart": drawn,
+    }
 
 
 def first_paint_returning_browser() -> dict[str, float]:
@@ -201,6 +221,7 @@ def main() -> None:
     if not args.skip_browser:
         rows.update(first_paint())
         rows.update(first_paint_returning_browser())
+        rows.update(first_paint_floor())
     lines = [
         "## Projection speed (UMAP, first paint)",
         "",
@@ -222,6 +243,16 @@ def main() -> None:
                 f"\nFirst Projection view on a fresh server, {label}: {paint:.2f} s "
                 f"({verdict} the 3 s target)."
             )
+    floor = rows.get(
+        "floor (one Plotly scatter, no scales-viz): fresh server, new browser, to chart"
+    )
+    paint = rows.get("open /projection on the fresh server to map drawn")
+    if floor is not None and paint is not None:
+        lines.append(
+            f"\nFloor on this machine: a page with nothing but one 2000-point Plotly scatter "
+            f"paints in {floor:.2f} s on a fresh server and a new browser; the Projection "
+            f"view takes {paint - floor:+.2f} s on top of that."
+        )
     text = "\n".join(lines)
     print(text)
     if not args.no_write:

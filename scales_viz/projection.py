@@ -36,6 +36,8 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 from scales_viz.errors import InputValueError, ScalesVizError
 from scales_viz.lso.evaluate import all_scores
+from scales_viz.npz import npz_headers
+from scales_viz.paths import child_path
 
 __all__ = [
     "CACHE_ENV",
@@ -53,6 +55,8 @@ LOG = logging.getLogger(__name__)
 #: Environment variable naming the map cache folder.
 CACHE_ENV = "SCALES_VIZ_CACHE"
 MAP_FILE = "projection.npz"
+#: Most bytes a map file may unpack to (a 20k-point map of a 256-d model is about 50 MB).
+MAX_MAP_BYTES = 1 << 30
 MAP_FORMAT = 1
 SOURCES = ("data", "prior", "far")
 FAR_SCALE = 5.0
@@ -301,6 +305,7 @@ def load_map(path: Path, *, model: Any | None = None) -> ProjectionMap:
     """
     try:
         with np.load(path, allow_pickle=False) as archive:
+            npz_headers(archive, str(path), MAX_MAP_BYTES)
             meta = json.loads(str(archive["meta"]))
             if meta.get("format") != MAP_FORMAT:
                 raise InputValueError(f"{path}: map format {meta.get('format')!r} is unknown.")
@@ -315,7 +320,7 @@ def load_map(path: Path, *, model: Any | None = None) -> ProjectionMap:
                 scores=scores,
                 decoded=[str(s) for s in archive["decoded"]],
             )
-    except (OSError, KeyError, ValueError, TypeError) as exc:
+    except Exception as exc:  # numpy, zipfile and json raise many types on damaged files
         if isinstance(exc, InputValueError):
             raise
         raise InputValueError(f"{path} is not a readable projection map: {exc}") from exc
@@ -388,7 +393,7 @@ def cache_dir() -> Path:
 
 def cached_map_path(model: Any, settings: MapSettings) -> Path:
     """The cache file of `model`'s map with `settings`."""
-    return cache_dir() / f"{model.name}-{model_fingerprint(model)}-{settings.key()}.npz"
+    return child_path(cache_dir(), f"{model.name}-{model_fingerprint(model)}-{settings.key()}.npz")
 
 
 def shipped_map_path(model: Any) -> Path | None:

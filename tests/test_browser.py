@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,18 +20,12 @@ from typing import Any
 
 import pytest
 
+from scales_viz.browser import CHROMIUM as BROWSER
+from scales_viz.browser import CHROMIUM_FLAGS as BROWSER_FLAGS
+
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM = Path(BROWSER)
+CHROMIUM_FLAGS = list(BROWSER_FLAGS)
 START_TIMEOUT = 90.0
 STEP_TIMEOUT_MS = 90_000
 HOVER_TRIES = 60
@@ -179,3 +174,43 @@ def test_walk_the_learn_page_end_to_end(server: str) -> None:
         expect(page.get_by_text("Projection maps many latents")).to_be_visible(
             timeout=STEP_TIMEOUT_MS
         )
+
+
+def test_model_page_shows_the_card_and_its_measured_aurocs(server: str) -> None:
+    from playwright.sync_api import expect
+
+    with _view(server, "Model") as page:
+        expect(page.get_by_text("Model: digits-2d")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        expect(page.get_by_text("Decodings of prior samples")).to_be_visible(
+            timeout=STEP_TIMEOUT_MS
+        )
+        expect(page.get_by_text("AUROC scales")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=STEP_TIMEOUT_MS)
+
+
+def test_launch_a_tiny_run_on_optimisers_and_compare_it(server: str) -> None:
+    from playwright.sync_api import expect
+
+    with _view(server, "Optimisers") as page:
+        budget = page.get_by_label("Budget (evaluations)")
+        expect(budget).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        budget.fill("8")
+        page.get_by_label("Batch per step").fill("4")
+        page.get_by_label("Initial design").fill("4")
+        page.get_by_role("button", name="Launch").click()
+        expect(page.get_by_text("Finished 1 run(s).")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        expect(page.get_by_text("Runs on digits-2d (1)")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=STEP_TIMEOUT_MS)
+
+
+def test_uploads_without_the_xsrf_token_are_refused(server: str) -> None:
+    """XSRF protection is on: a cross-site upload (no token cookie/header) gets 403."""
+    request = urllib.request.Request(
+        f"{server}/_stcore/upload_file/some-session/some-file",
+        data=b"--x\r\nContent-Disposition: form-data; name=file; filename=a.csv\r\n\r\n1\r\n--x--",
+        method="PUT",
+        headers={"Content-Type": "multipart/form-data; boundary=x"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403

@@ -87,11 +87,17 @@ def _scatter(model: VAEModel, selection: Selection, table: pd.DataFrame) -> None
 
 
 def _exports(table: pd.DataFrame) -> None:
+    def parquet() -> bytes:
+        buffer = io.BytesIO()
+        table.to_parquet(buffer, index=False)
+        return buffer.getvalue()
+
+    # Built on click (deferred data), not on every rerun.
     cols = st.columns(2)
-    cols[0].download_button("Selection CSV", table.to_csv(index=False), "selection.csv", "text/csv")
-    buffer = io.BytesIO()
-    table.to_parquet(buffer, index=False)
-    cols[1].download_button("Selection Parquet", buffer.getvalue(), "selection.parquet")
+    cols[0].download_button(
+        "Selection CSV", lambda: table.to_csv(index=False), "selection.csv", "text/csv"
+    )
+    cols[1].download_button("Selection Parquet", parquet, "selection.parquet")
 
 
 def _slice_through(selection: Selection) -> None:

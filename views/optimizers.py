@@ -377,7 +377,10 @@ def _compare(model: VAEModel, store: RunStore, runs: list[StoredRun], selected: 
     for col, fmt in zip(cols[1:], EXPORT_FORMATS, strict=True):
         col.download_button(
             f"Export {fmt.upper()}",
-            export_runs(label_runs(points, {i: r.name for i, r in by_id.items()}), fmt),
+            # Built on click (deferred data), not on every rerun.
+            lambda fmt=fmt: export_runs(
+                label_runs(points, {i: r.name for i, r in by_id.items()}), fmt
+            ),
             f"runs.{fmt}",
             MIME[fmt],
             key=f"opt_export_{fmt}",

@@ -265,11 +265,7 @@ def _all_cells_table(grid: SliceGrid) -> pd.DataFrame:
     return _cells_table(grid, [(i, j) for i in range(r) for j in range(r)])
 
 
-def _exports(grid: SliceGrid, fig: Any) -> None:
-    st.subheader("Export")
-    cols = st.columns(5)
-    table = _all_cells_table(grid)
-    cols[0].download_button("Grid CSV", table.to_csv(index=False), "slice.csv", "text/csv")
+def _grid_npz(grid: SliceGrid) -> bytes:
     buffer = io.BytesIO()
     np.savez_compressed(
         buffer,
@@ -281,9 +277,20 @@ def _exports(grid: SliceGrid, fig: Any) -> None:
         **{f"score_{k}": v for k, v in grid.scores.items()},
         **{f"objective_{k}": v for k, v in grid.objectives.items()},
     )
-    cols[1].download_button("Grid NPZ", buffer.getvalue(), "slice.npz")
+    return buffer.getvalue()
+
+
+def _exports(grid: SliceGrid, fig: Any) -> None:
+    # Files are built when a button is clicked (deferred data), not on every rerun: the HTML
+    # alone carries plotly.js (about 5 MB) and would otherwise sit in each session's memory.
+    st.subheader("Export")
+    cols = st.columns(5)
+    cols[0].download_button(
+        "Grid CSV", lambda: _all_cells_table(grid).to_csv(index=False), "slice.csv", "text/csv"
+    )
+    cols[1].download_button("Grid NPZ", lambda: _grid_npz(grid), "slice.npz")
     cols[2].download_button(
-        "Figure HTML", fig.to_html(include_plotlyjs=True), "slice.html", "text/html"
+        "Figure HTML", lambda: fig.to_html(include_plotlyjs=True), "slice.html", "text/html"
     )
     if cols[3].button("Prepare PNG and SVG", key="slice_prepare_images"):
         try:

@@ -75,6 +75,7 @@ from scales_viz.errors import InputTypeError, InputValueError
 from scales_viz.lso.evaluate import evaluate_points
 from scales_viz.lso.records import latent_columns, z_matrix
 from scales_viz.lso.store import NewRun, RunStore, StoredRun
+from scales_viz.npz import npz_headers
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -327,36 +328,6 @@ def _parse_json(data: bytes, filename: str) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
 
 
-def _npz_headers(archive: Any, filename: str) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    """Shapes and dtypes of an archive's members, read from their headers only."""
-    headers: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
-    total = 0
-    for info in archive.zip.infolist():
-        total += info.file_size
-        if total > MAX_UNPACKED_BYTES:
-            raise _unpacks_too_big(filename, "archive members")
-        name = info.filename.removesuffix(".npy")
-        with archive.zip.open(info) as handle:
-            version = np.lib.format.read_magic(handle)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
-            else:
-                shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
-        if dtype.hasobject:
-            raise InputValueError(
-                f"{filename}: array {name!r} holds Python objects (pickled data), which are "
-                f"never loaded; save plain numeric or string arrays."
-            )
-        claimed = math.prod(shape) * dtype.itemsize
-        if claimed > info.file_size:
-            raise InputValueError(
-                f"{filename}: array {name!r} claims shape {tuple(shape)} ({claimed} bytes) but "
-                f"its member holds {info.file_size} bytes; the archive is damaged or forged."
-            )
-        headers[name] = (tuple(shape), dtype)
-    return headers
-
-
 def _parse_npz(data: bytes, filename: str, latent_dim: int) -> pd.DataFrame:
     if data.startswith(b"\x93NUMPY"):
         raise InputValueError(
@@ -387,7 +358,7 @@ def _parse_npz(data: bytes, filename: str, latent_dim: int) -> pd.DataFrame:
         )
     with archive:
         try:
-            headers = _npz_headers(archive, filename)
+            headers = npz_headers(archive, filename, MAX_UNPACKED_BYTES)
 
             def pick(names: Sequence[str]) -> np.ndarray | None:
                 for name in names:

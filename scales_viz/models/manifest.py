@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
@@ -72,6 +73,10 @@ MANIFEST_FILE = "manifest.json"
 MAX_SIZE = 1 << 16
 #: Largest manifest read, in bytes.
 MAX_MANIFEST_BYTES = 1 << 20
+#: Most parameters a manifest may ask one module to have (200 MB of float32).
+MAX_PARAMETERS = 50_000_000
+#: Most outputs per latent point: sequence length x vocabulary, or pixels.
+MAX_OUTPUTS = 1 << 22
 TASKS = ("expressions", "molecules", "digits")
 LIKELIHOODS = ("categorical", "bernoulli")
 RENDERS = ("text", "molecule", "image")
@@ -223,7 +228,15 @@ def check_data(data: object, path: Path) -> dict[str, Any]:
             or len(set(vocab)) != len(vocab)
         ):
             raise _fail(path, "data.vocabulary", "a list of at least 2 unique tokens", vocab)
-        _int(data, "seq_len", path, "data.")
+        seq_len = _int(data, "seq_len", path, "data.")
+        if seq_len * len(vocab) > MAX_OUTPUTS:
+            raise _fail(
+                path,
+                "data.seq_len",
+                f"at most {MAX_OUTPUTS:,} outputs per point with the vocabulary's "
+                f"{len(vocab)} tokens (seq_len x vocabulary)",
+                seq_len,
+            )
         _choice(data, "tokenizer", TOKENIZERS, path, "data.")
     else:
         shape = _get(data, "shape", path, "data.")
@@ -235,6 +248,8 @@ def check_data(data: object, path: Path) -> dict[str, Any]:
             )
         ):
             raise _fail(path, "data.shape", "[height, width] with sizes from 1 to 4096", shape)
+        if shape[0] * shape[1] > MAX_OUTPUTS:
+            raise _fail(path, "data.shape", f"at most {MAX_OUTPUTS:,} pixels", shape)
     return data
 
 
@@ -290,16 +305,30 @@ def load_manifest(directory: Path) -> dict[str, Any]:
 def build_module(spec: ModuleSpec, where: str) -> nn.Module:
     """Construct the (untrained) module a spec names.
 
+    The module is first built on PyTorch's ``meta`` device (shapes only, no memory) and its
+    size checked, so absurd parameters (a hidden width of 65536, say) are refused instead of
+    allocating gigabytes.
+
     Raises:
-        ManifestError: the parameters do not fit the architecture.
+        ManifestError: the parameters do not fit the architecture, or the module would have
+            more than :data:`MAX_PARAMETERS` parameters.
     """
+    factory = ARCHITECTURES[spec.architecture]
     try:
-        return ARCHITECTURES[spec.architecture](**spec.params)
-    except (TypeError, ValueError) as exc:
+        with torch.device("meta"):
+            shell = factory(**spec.params)
+    except Exception as exc:  # any constructor error means the parameters do not fit
         raise ManifestError(
             f"{where}: parameters {dict(spec.params)} do not fit architecture "
-            f"'{spec.architecture}' ({exc})."
+            f"'{spec.architecture}' ({type(exc).__name__}: {exc})."
         ) from exc
+    count = sum(p.numel() for p in shell.parameters())
+    if count > MAX_PARAMETERS:
+        raise ManifestError(
+            f"{where}: architecture '{spec.architecture}' with {dict(spec.params)} would have "
+            f"{count:,} parameters; at most {MAX_PARAMETERS:,} are built."
+        )
+    return factory(**spec.params)
 
 
 def load_tensors(directory: Path, file: str, sha256: str, field: str) -> dict[str, Tensor]:

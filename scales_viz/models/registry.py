@@ -36,6 +36,7 @@ from scales_viz.models.molecules import (
     rdkit_available,
     tokenize_smiles,
 )
+from scales_viz.paths import safe_file_name
 
 __all__ = [
     "ASSETS_DIR",
@@ -78,7 +79,14 @@ class ModelInfo:
 
 
 def model_dir(name: str) -> Path:
-    """The directory of built-in model `name` (``assets/models/NAME``)."""
+    """The directory of built-in model `name` (``assets/models/NAME``).
+
+    Raises:
+        InputValueError: `name` is not a plain name (``..``, a slash, ...), so it could point
+            outside the built-in models' folder.
+    """
+    if not isinstance(name, str) or safe_file_name(name) != name:
+        raise InputValueError(f"{name!r} is not a built-in model name.")
     return MODELS_DIR / name
 
 
@@ -296,14 +304,24 @@ def _digits_task(
     chain = _CachedCopies(nn.Sequential(decoder, nn.Sigmoid(), classifier))
 
     def probabilities(images: Sequence[Any]) -> np.ndarray:
+        """Class probabilities; NaN rows for images the decoder broke (non-finite pixels,
+        as far out in latent space, where its output overflows)."""
+        out = np.full((len(images), DIGIT_CLASSES), np.nan)
         if len(images) == 0:
-            return np.zeros((0, DIGIT_CLASSES))
-        with torch.no_grad():
-            logits = classifier(codec.to_pixels(np.stack([np.asarray(i) for i in images])))
-        return torch.softmax(logits.double(), -1).numpy()
+            return out
+        stack = np.stack([np.asarray(i, dtype=np.float32) for i in images])
+        whole = np.isfinite(stack.reshape(len(stack), -1)).all(axis=1)
+        if whole.any():
+            with torch.no_grad():
+                logits = classifier(codec.to_pixels(stack[whole]))
+            out[whole] = torch.softmax(logits.double(), -1).numpy()
+        return out
 
     def validity(images: Sequence[Any]) -> np.ndarray:
-        return probabilities(images).max(axis=1, initial=0.0) >= DIGIT_VALIDITY_THRESHOLD
+        probs = probabilities(images)
+        whole = ~np.isnan(probs).any(axis=1)
+        return whole & (np.where(whole[:, None], probs, 0.0).max(axis=1, initial=0.0)
+                        >= DIGIT_VALIDITY_THRESHOLD)  # fmt: skip
 
     def looks_like(k: int) -> Objective:
         def latent(z: Tensor) -> Tensor:

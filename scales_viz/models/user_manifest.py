@@ -131,10 +131,15 @@ def _read(path: Path) -> dict[str, Any]:
         raise ManifestError(f"{path}: the manifest file is missing.")
     if path.stat().st_size > MAX_MANIFEST_BYTES:
         raise ManifestError(f"{path}: larger than {MAX_MANIFEST_BYTES} bytes; not a manifest.")
-    text = path.read_text(encoding="utf-8", errors="strict")
     try:
+        text = path.read_text(encoding="utf-8", errors="strict")
         record = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+    except (
+        UnicodeDecodeError,
+        tomllib.TOMLDecodeError,
+        json.JSONDecodeError,
+        RecursionError,
+    ) as exc:
         raise ManifestError(f"{path}: not valid {path.suffix[1:].upper()} ({exc}).") from exc
     if not isinstance(record, dict):
         raise ManifestError(f"{path}: expected a table/object at the top level.")
@@ -400,7 +405,11 @@ def load_user_manifest(path: str | Path) -> VAEModel:
         if encoder_section is not None
         else _NoEncoder(name)
     )
-    if isinstance(codec, SequenceCodec) and encoder_section.get("architecture") == "mlp_encoder":
+    if (
+        isinstance(codec, SequenceCodec)
+        and encoder_section is not None
+        and encoder_section.get("architecture") == "mlp_encoder"
+    ):
         encoder = _FlattenFirst(encoder)
     _check_output(decoder, codec, latent_dim, path)
     validity, objectives, render = _rules(
