@@ -9,6 +9,7 @@ distance to data (k=3 nearest reference latents, the evaluated data points exclu
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -78,7 +79,7 @@ def _groups(model: VAEModel, n: int, seed: int) -> tuple[dict[str, Tensor], Tens
     reference = model.data_latents
     gen = torch.Generator().manual_seed(seed)
     order = torch.randperm(reference.shape[0], generator=gen)
-    take = min(n, reference.shape[0] - NEIGHBOURS)
+    take = max(0, min(n, reference.shape[0] - NEIGHBOURS))  # keep NEIGHBOURS for distances
     data = reference[order[:take]]
     rest = reference[order[take:]]
     prior = torch.randn(n, model.latent_dim, generator=gen) * model.prior_scale
@@ -171,7 +172,10 @@ def evaluate_model(
         seed=seed,
         group_size=group_size,
         far_scale=FAR_SCALE,
-        validity={group: float(valid[names == group].mean()) for group in groups},
+        validity={
+            group: float(valid[names == group].mean()) if (names == group).any() else math.nan
+            for group in groups
+        },
         auroc={name: _auroc(valid, v) for name, v in values.items()},
         seconds=seconds,
         means=means,

@@ -99,3 +99,23 @@ def test_card_carries_the_measured_numbers(model: VAEModel, evaluation: Evaluati
     assert f"{evaluation.auroc['scales']:.3f}" in card
     assert f"{evaluation.validity['prior']:.1%}" in card
     assert _verdict(evaluation) in card
+
+
+def test_too_few_reference_points_leave_the_data_group_empty() -> None:
+    """All reference latents are kept for the distance to data: the data group is empty and
+    its validity NaN, without a warning (it was "Mean of empty slice")."""
+    import copy
+    import math
+    import warnings
+
+    from scales_viz.evaluation import NEIGHBOURS, evaluate_model
+    from scales_viz.models import load_model
+
+    model = copy.copy(load_model("digits-2d"))
+    model._data_latents = model.data_latents[:NEIGHBOURS]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        evaluation = evaluate_model(model, group_size=8)
+    assert math.isnan(evaluation.validity["data"])
+    assert not (evaluation.raw["group"] == "data").any()
+    assert (evaluation.raw["group"] == "prior").sum() == 8
