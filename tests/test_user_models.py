@@ -114,3 +114,16 @@ def test_serve_reads_a_config_file(tmp_path, monkeypatch: pytest.MonkeyPatch) ->
     assert main(["serve", "--config", str(config)]) == 2
     config.write_text("models = []\nport = 1\n")
     assert main(["serve", "--config", str(config)]) == 2
+
+
+def test_a_factory_model_goes_by_its_picker_name_in_the_app(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The factory names its model "my-digits"; the picker lists it as "digits_copy", and
+    the views (titles, runs, caches) use that one name."""
+    monkeypatch.setenv(USER_MODELS_ENV, json.dumps(["python:user_factory:digits_copy"]))
+    at = new_app("digits_copy")
+    at.switch_page("views/optimizers.py")
+    at.run()
+    clean(at)
+    assert at.title[0].value == "Optimisers: digits_copy"

@@ -44,7 +44,11 @@ def get_model(name: str) -> VAEModel:
         return PRELOADED[name]
     registered = {m.name: m for m in _registered()}
     if name in registered:
-        return load_user_model(registered[name])
+        model = load_user_model(registered[name])
+        # The picker's name is the model's name in the app (runs, caches and selections are
+        # keyed by it), even where a factory or manifest calls the model something else.
+        model.name = name
+        return model
     return load_model(name)
 
 
