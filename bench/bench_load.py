@@ -63,7 +63,6 @@ from results import machine, write_section
 from scales_viz.browser import CHROMIUM, CHROMIUM_FLAGS
 
 REPO = Path(__file__).resolve().parents[1]
-FLAGS = list(CHROMIUM_FLAGS)
 MODEL = "digits-2d"  # the app's default model
 VIEWPORT_WIDTH, VIEWPORT_HEIGHT = 1500, 1100
 START_TIMEOUT = 180.0
@@ -393,7 +392,7 @@ async def run_sessions(
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=FLAGS, headless=True
+            executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True
         )
         try:
             contexts = [

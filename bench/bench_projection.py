@@ -25,6 +25,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +36,6 @@ from scales_viz.models import load_model
 from scales_viz.projection import LatentProjection
 
 REPO = Path(__file__).resolve().parents[1]
-FLAGS = list(CHROMIUM_FLAGS)
 TARGET_SECONDS = 3.0
 
 
@@ -74,6 +74,14 @@ def _port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _map_drawn(page: Any) -> None:
+    """Wait until the Projection map (or the floor page's chart) is drawn."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_text("Lasso or box-select points")).to_be_visible(timeout=120_000)
+    expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=120_000)
+
+
 def first_paint() -> dict[str, float]:
     from playwright.sync_api import expect, sync_playwright
 
@@ -82,7 +90,7 @@ def first_paint() -> dict[str, float]:
     try:
         out["server start to healthy"] = time.perf_counter() - start
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
             opened = time.perf_counter()
             page.goto(f"{url}/projection", timeout=120_000)
@@ -91,8 +99,7 @@ def first_paint() -> dict[str, float]:
             )
             expect(page.get_by_text("Projection: digits-2d")).to_be_visible(timeout=120_000)
             out["open /projection on the fresh server to its title"] = time.perf_counter() - opened
-            expect(page.get_by_text("Lasso or box-select points")).to_be_visible(timeout=120_000)
-            expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=120_000)
+            _map_drawn(page)
             out["open /projection on the fresh server to map drawn"] = time.perf_counter() - opened
             out["fresh server start to map drawn"] = time.perf_counter() - start
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
@@ -102,8 +109,7 @@ def first_paint() -> dict[str, float]:
             out["root page (Model view) to navigation visible"] = time.perf_counter() - start
             clicked = time.perf_counter()
             nav.click()
-            expect(page.get_by_text("Lasso or box-select points")).to_be_visible(timeout=120_000)
-            expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=120_000)
+            _map_drawn(page)
             out["click Projection at once to map drawn (Model view still computing)"] = (
                 time.perf_counter() - clicked
             )
@@ -117,8 +123,7 @@ def first_paint() -> dict[str, float]:
             nav.click()
             expect(page.get_by_text("Projection: digits-2d")).to_be_visible(timeout=120_000)
             out["click Projection to its title (new session)"] = time.perf_counter() - clicked
-            expect(page.get_by_text("Lasso or box-select points")).to_be_visible(timeout=120_000)
-            expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=120_000)
+            _map_drawn(page)
             out["click Projection to map drawn (digits-2d, new session)"] = (
                 time.perf_counter() - clicked
             )
@@ -161,17 +166,16 @@ def fresh_paint(floor: bool) -> float:
     """Seconds from opening a page on a freshly started server, in a new browser, to the
     chart drawn: the Projection view (``/projection``), or the floor page
     (``bench/floor_app.py``: one 2000-point Plotly scatter and nothing else)."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     proc, url, _ = _start_server(FLOOR_APP if floor else None)
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
             opened = time.perf_counter()
             page.goto(url if floor else f"{url}/projection", timeout=120_000)
-            expect(page.get_by_text("Lasso or box-select points")).to_be_visible(timeout=120_000)
-            expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=120_000)
+            _map_drawn(page)
             drawn = time.perf_counter() - opened
             browser.close()
     finally:
@@ -193,7 +197,7 @@ def paint_against_floor(repeats: int) -> tuple[list[float], list[float]]:
 def first_paint_returning_browser() -> dict[str, float]:
     """A browser that has seen the app before (its HTTP cache holds Streamlit's and Plotly's
     scripts) opens /projection on a freshly started server."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     profile = tempfile.mkdtemp()
     out: dict[str, float] = {}
@@ -202,16 +206,13 @@ def first_paint_returning_browser() -> dict[str, float]:
             proc, url, _ = _start_server()
             try:
                 context = playwright.chromium.launch_persistent_context(
-                    profile, executable_path=CHROMIUM, args=FLAGS, headless=True,
+                    profile, executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True,
                     viewport={"width": 1500, "height": 1100},
                 )  # fmt: skip
                 page = context.new_page()
                 opened = time.perf_counter()
                 page.goto(f"{url}/projection", timeout=120_000)
-                expect(page.get_by_text("Lasso or box-select points")).to_be_visible(
-                    timeout=120_000
-                )
-                expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=120_000)
+                _map_drawn(page)
                 out[f"{visit}: open /projection on a fresh server to map drawn"] = (
                     time.perf_counter() - opened
                 )

@@ -20,12 +20,11 @@ from typing import Any
 
 import pytest
 
-from scales_viz.browser import CHROMIUM as BROWSER
-from scales_viz.browser import CHROMIUM_FLAGS as BROWSER_FLAGS
+from scales_viz.browser import CHROMIUM as BROWSER_PATH
+from scales_viz.browser import CHROMIUM_FLAGS
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = Path(BROWSER)
-CHROMIUM_FLAGS = list(BROWSER_FLAGS)
+CHROMIUM = Path(BROWSER_PATH)
 START_TIMEOUT = 90.0
 STEP_TIMEOUT_MS = 90_000
 HOVER_TRIES = 60

@@ -218,12 +218,6 @@ def _parse_csv(data: bytes, filename: str) -> pd.DataFrame:
         raise _could_not_read(filename, "csv", exc) from exc
 
 
-def _unpacks_too_big(filename: str, what: str) -> InputValueError:
-    return InputValueError(
-        f"{filename} unpacks to over {MAX_UNPACKED_BYTES / 2**20:g} MiB ({what}); not imported."
-    )
-
-
 class _ParquetReader:
     """The child process that parses Parquet files (started on first use, restarted after a
     crash or a timeout); one file at a time."""
@@ -597,22 +591,19 @@ def _validate(frame: pd.DataFrame, latent_dim: int, filename: str) -> pd.DataFra
     else:
         z = _latents_from_lists(frame["z"], latent_dim, filename)
         names = [f"z (element {k})" for k in range(latent_dim)]
-    bad = ~np.isfinite(z)
+    bad = ~np.isfinite(z) | (np.abs(z) > FLOAT32_MAX)
     if bad.any():
         row, col = (int(v) for v in np.argwhere(bad)[0])
-        raise InputValueError(
-            f"{_where(filename, row, names[col].split(' ')[0])}: "
-            f"{'' if latent_names else f'element {col} of '}the latent is "
-            f"{'missing or NaN' if np.isnan(z[row, col]) else 'infinite'}; every latent value "
-            f"must be a finite number."
+        value = z[row, col]
+        problem = (
+            f"{value:g}, beyond the +-{FLOAT32_MAX:.3g} that models decode in float32"
+            if np.isfinite(value)
+            else f"{'missing or NaN' if np.isnan(value) else 'infinite'}; every latent value "
+            "must be a finite number"
         )
-    beyond = np.abs(z) > FLOAT32_MAX
-    if beyond.any():
-        row, col = (int(v) for v in np.argwhere(beyond)[0])
         raise InputValueError(
             f"{_where(filename, row, names[col].split(' ')[0])}: "
-            f"{'' if latent_names else f'element {col} of '}the latent is {z[row, col]:g}, "
-            f"beyond the +-{FLOAT32_MAX:.3g} that models decode in float32."
+            f"{'' if latent_names else f'element {col} of '}the latent is {problem}."
         )
     steps = _integers(frame["step"], "step", filename, default=None, minimum=0)
     objective = _numbers(frame["objective"], "objective", filename)

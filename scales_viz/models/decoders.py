@@ -334,6 +334,22 @@ class BernoulliMLPDecoder(nn.Module):
         return self.net(z)
 
 
+def conv_sizes(sizes: dict[str, int], channels: Sequence[int]) -> list[int]:
+    """Check a conv module's sizes (positive integers) and `channels` (one or more positive
+    integers); return the channels as a list.
+
+    Raises:
+        ValueError: a size or channel count that is not a positive integer (bools refused).
+    """
+    for key, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{key}` must be a positive integer; got {value!r}.")
+    out = list(channels)
+    if not out or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in out):
+        raise ValueError(f"`channels` must be positive integers (one or more); got {out}.")
+    return out
+
+
 class BernoulliConvDecoder(nn.Module):
     """A transposed-convolution decoder from `z` to `P = H x W` Bernoulli pixel logits.
 
@@ -356,15 +372,9 @@ class BernoulliConvDecoder(nn.Module):
         self, latent_dim: int, height: int, width: int, *, channels: Sequence[int] = (32, 16, 8)
     ) -> None:
         super().__init__()
-        sizes = {"latent_dim": latent_dim, "height": height, "width": width}
-        for key, value in sizes.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{key}` must be a positive integer; got {value!r}.")
-        channels = list(channels)
-        if not channels or not all(
-            isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in channels
-        ):
-            raise ValueError(f"`channels` must be positive integers (one or more); got {channels}.")
+        channels = conv_sizes(
+            {"latent_dim": latent_dim, "height": height, "width": width}, channels
+        )
         factor = 2 ** (len(channels) - 1)
         self.height = height
         self.width = width

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from scales_viz.models.decoders import conv_sizes
+
 __all__ = ["ConvImageEncoder", "ConvSequenceEncoder", "MLPEncoder"]
 
 _CONV_BLOCKS = 3
@@ -119,15 +121,10 @@ class ConvImageEncoder(nn.Module):
         hidden: int = 64,
     ) -> None:
         super().__init__()
-        sizes = {"height": height, "width": width, "latent_dim": latent_dim, "hidden": hidden}
-        for key, value in sizes.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{key}` must be a positive integer; got {value!r}.")
-        channels = list(channels)
-        if not channels or not all(
-            isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in channels
-        ):
-            raise ValueError(f"`channels` must be positive integers (one or more); got {channels}.")
+        channels = conv_sizes(
+            {"height": height, "width": width, "latent_dim": latent_dim, "hidden": hidden},
+            channels,
+        )
         self.height = height
         self.width = width
         self.conv = nn.ModuleList(

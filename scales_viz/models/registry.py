@@ -262,6 +262,29 @@ def _task(
     )
 
 
+#: Objectives on decoded strings, by name: (description, function of one object). Built-in
+#: tasks, the paper's checkpoints and user manifests all take theirs from here.
+SEQUENCE_OBJECTIVES: dict[str, tuple[str, Callable[[Any], float]]] = {
+    "fit_target": (
+        "-log(1 + min(MSE, 1000)) against 1/3 + x + sin(x*x) on [-10, 10]",
+        fit_target,
+    ),
+    "penalized_logp": ("Crippen logP - SA score - max(largest ring - 6, 0)", penalized_logp),
+    "qed": ("quantitative estimate of drug-likeness", qed),
+    "length": ("length of the decoded string", lambda text: float(len(str(text)))),
+}
+
+
+def sequence_objectives(names: Sequence[str]) -> dict[str, Objective]:
+    """The :data:`SEQUENCE_OBJECTIVES` named, as batch :class:`Objective` s."""
+    return {
+        name: Objective(
+            name, SEQUENCE_OBJECTIVES[name][0], per_object(SEQUENCE_OBJECTIVES[name][1])
+        )
+        for name in names
+    }
+
+
 def task_rules(
     task: str, decoder: nn.Module, codec: SequenceCodec | ImageCodec
 ) -> tuple[Validity, dict[str, Objective]]:
@@ -275,20 +298,9 @@ def task_rules(
     if reason:
         raise MissingExtraError(f"the {task} task {reason}.")
     if task == "expressions":
-        fit = Objective(
-            "fit_target",
-            "-log(1 + min(MSE, 1000)) against 1/3 + x + sin(x*x) on [-10, 10]",
-            per_object(fit_target),
-        )
-        return per_object(is_valid_expression), {"fit_target": fit}
+        return per_object(is_valid_expression), sequence_objectives(["fit_target"])
     if task == "molecules":
-        logp = Objective(
-            "penalized_logp",
-            "Crippen logP - SA score - max(largest ring - 6, 0)",
-            per_object(penalized_logp),
-        )
-        drug = Objective("qed", "quantitative estimate of drug-likeness", per_object(qed))
-        return per_object(is_valid_smiles), {"penalized_logp": logp, "qed": drug}
+        return per_object(is_valid_smiles), sequence_objectives(["penalized_logp", "qed"])
     raise InputValueError(f"task_rules knows expressions and molecules; got {task!r}.")
 
 

@@ -99,6 +99,7 @@ from scales_viz.models.manifest import (
     load_tensors,
     sha256_of,
 )
+from scales_viz.models.registry import SEQUENCE_OBJECTIVES, codec_of, sequence_objectives
 
 __all__ = ["DECODER_ARCHITECTURES", "OBJECTIVES", "VALIDITY_RULES", "load_user_manifest"]
 
@@ -114,7 +115,7 @@ ENCODER_ARCHITECTURES = ("conv_sequence_encoder", "mlp_encoder", "conv_image_enc
 #: Architectures whose `height` and `width` parameters must be the data section's shape.
 IMAGE_ARCHITECTURES = ("bernoulli_conv", "conv_image_encoder")
 VALIDITY_RULES = ("all", "regex", "expressions", "rdkit")
-OBJECTIVES = ("fit_target", "penalized_logp", "qed", "length")
+OBJECTIVES = tuple(SEQUENCE_OBJECTIVES)
 PRIOR_REFERENCE = 500
 MAX_REFERENCE_LINES = 100_000
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -190,12 +191,13 @@ def _module(section: Mapping[str, Any], path: Path, field: str, allowed: Sequenc
     if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
         raise _fail(path, f"{field}.params", "a table of constructor arguments", params)
     weights = _local_file(section, "file", path, f"{field}.file", ".safetensors")
+    actual = sha256_of(weights)
     digest = section.get("sha256")
-    if digest is not None and digest != sha256_of(weights):
+    if digest is not None and digest != actual:
         raise ManifestError(
             f"{weights}: its SHA-256 differs from field '{field}.sha256' (changed or damaged)."
         )
-    spec = ModuleSpec(str(architecture), dict(params), weights.name, sha256_of(weights))
+    spec = ModuleSpec(str(architecture), dict(params), weights.name, actual)
     return load_module_weights(path.parent, spec, field)
 
 
@@ -219,8 +221,6 @@ def _check_image_params(
 
 def _codec(data: Mapping[str, Any], path: Path) -> SequenceCodec | ImageCodec:
     """The codec of the ``data`` table (validated like a built-in manifest's)."""
-    from scales_viz.models.registry import codec_of
-
     record = dict(data)
     if record.get("kind") == "sequence":
         record.setdefault("tokenizer", "characters")
@@ -231,13 +231,11 @@ def _rules(
     section: Mapping[str, Any] | None, codec: SequenceCodec | ImageCodec, path: Path
 ) -> tuple[Callable[[Sequence[Any]], np.ndarray], dict[str, Objective], str]:
     """Validity, objectives and how objects render."""
-    from scales_viz.models.expressions import fit_target, is_valid_expression
+    from scales_viz.models.expressions import is_valid_expression
     from scales_viz.models.molecules import (
         CHEM_EXTRA_HINT,
         MissingExtraError,
         is_valid_smiles,
-        penalized_logp,
-        qed,
         rdkit_available,
     )
 
@@ -274,15 +272,7 @@ def _rules(
         validity = per_object(is_valid_expression)
     else:
         validity = per_object(is_valid_smiles)
-    catalogue = {
-        "fit_target": ("-log(1 + MSE) against 1/3 + x + sin(x*x)", fit_target),
-        "penalized_logp": ("logP - SA - max(ring - 6, 0)", penalized_logp),
-        "qed": ("quantitative estimate of drug-likeness", qed),
-        "length": ("length of the decoded string", lambda text: float(len(str(text)))),
-    }
-    objectives = {
-        name: Objective(name, catalogue[name][0], per_object(catalogue[name][1])) for name in names
-    }
+    objectives = sequence_objectives(names)
     render = "image" if isinstance(codec, ImageCodec) else ("molecule" if uses_rdkit else "text")
 
     def as_bool(objects: Sequence[Any]) -> np.ndarray:

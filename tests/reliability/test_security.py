@@ -100,15 +100,15 @@ def test_only_the_state_module_loads_registered_models() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["python:os:getcwd", "python:tripwire:boom", "../../etc", "/etc/passwd", "scales-paper:x"],
+    ["python:tripwire_factory:boom", "python:os:getcwd", "../../etc", "/etc/passwd"],
 )
 def test_a_model_name_forced_into_the_session_loads_nothing(name: str) -> None:
-    before = set(sys.modules)
+    sys.modules.pop("tripwire_factory", None)
     at = new_app(name)
     at.run()
     assert not at.exception
     assert at.session_state["model_name"] == "digits-2d"  # reset to the default
-    assert "tripwire" not in set(sys.modules) - before
+    assert "tripwire_factory" not in sys.modules  # tests/tripwire_factory.py never imported
 
 
 # --------------------------------------------------------------------------------------------
