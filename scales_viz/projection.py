@@ -14,7 +14,7 @@ umap-learn's numba compilation (about 35 CPU-seconds in each new process).
 Fitted reducers are never pickled to disk (nothing here is ever unpickled). ``transform``
 needs one, so :meth:`ProjectionMap.reducer` refits it from the map's own latents and settings;
 with the same ``random_state`` the refit reproduces the cached coordinates exactly (checked:
-``refit_matches``), and :func:`warm_reducer` does it off the request path, once per process.
+``refit_matches``), and :func:`warm_reducer` does it off the request path, in one thread per map.
 """
 
 from __future__ import annotations
@@ -237,6 +237,7 @@ class ProjectionMap:
     decoded: list[str] = field(default_factory=list)
     _reducer: LatentProjection | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _warming: threading.Thread | None = field(default=None, repr=False)
 
     @property
     def size(self) -> int:
@@ -435,12 +436,23 @@ def get_map(
     return built
 
 
+_WARMING = threading.Lock()
+
+
 def warm_reducer(projection: ProjectionMap) -> threading.Thread | None:
-    """Refit the map's reducer in a daemon thread (so ``transform`` is ready later)."""
-    if projection.is_warm:
-        return None
-    thread = threading.Thread(
-        target=projection.reducer, name=f"umap-warm-{projection.model}", daemon=True
-    )
-    thread.start()
-    return thread
+    """Refit the map's reducer in a daemon thread (so ``transform`` is ready later).
+
+    One thread per map: while a refit is running, later calls (each rerun of a page that
+    wants the reducer) return that thread instead of starting another. None once warm.
+    """
+    with _WARMING:
+        if projection.is_warm:
+            return None
+        if projection._warming is not None and projection._warming.is_alive():
+            return projection._warming
+        thread = threading.Thread(
+            target=projection.reducer, name=f"umap-warm-{projection.model}", daemon=True
+        )
+        projection._warming = thread
+        thread.start()
+        return thread

@@ -20,6 +20,7 @@ from scales_viz.projection import (
     get_map,
     load_map,
     model_fingerprint,
+    warm_reducer,
 )
 
 SMALL = MapSettings(n_data=60, n_prior=30, n_far=30, seed=1, n_neighbors=10)
@@ -112,6 +113,21 @@ def test_model_map_is_cached_and_rebuilt_when_model_or_settings_change(
     assert cached_map_path(changed, SMALL) != path
     with pytest.raises(InputValueError, match="another version"):
         load_map(path, model=changed)
+
+
+def test_warm_reducer_starts_one_refit_per_map(digits, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    get_map(digits, SMALL)
+    cold = get_map(digits, SMALL)  # read from the cache: no reducer yet
+    assert not cold.is_warm
+    with cold._lock:  # the refit waits on this lock, so the first thread stays alive
+        first = warm_reducer(cold)
+        again = [warm_reducer(cold) for _ in range(5)]  # reruns while it refits
+        assert first is not None and first.is_alive()
+        assert all(t is first for t in again)
+    first.join(timeout=120)
+    assert cold.is_warm and warm_reducer(cold) is None
+    np.testing.assert_allclose(cold.reducer().embedding_, cold.coords, atol=1e-3)
 
 
 def test_map_files_are_plain_arrays(digits, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
