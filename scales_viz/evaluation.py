@@ -258,6 +258,12 @@ def _section_data_training(model: VAEModel) -> list[str]:
     lines += [f"- {k.replace('_', ' ')}: {v}" for k, v in dataset.items()]
     lines += [f"- Reference latents shipped: {model.data_latents.shape[0]}.", ""]
     lines += ["## Training", ""]
+    if not training:
+        lines += [
+            "Not trained by scales-viz: no training record comes with this model (where its "
+            "weights come from is under Data).",
+            "",
+        ]
     keys = (
         "seed",
         "epochs",
@@ -274,19 +280,24 @@ def _section_data_training(model: VAEModel) -> list[str]:
     lines += [f"- {k.replace('_', ' ')}: {training[k]}" for k in keys if k in training]
     if "command" in training:
         lines.append(f"- Command: `{training['command']}`")
-    lines += [
-        "- The per-epoch (or per-log-step) record is in `training_log.json`.",
-        "",
-        "## Reconstruction and fit (measured after training)",
-        "",
-        "Reconstructions decode the encoder mean. Sequence accuracy counts strings whose "
-        "every position (pads included) comes back; cross-entropy and BCE are nats per example.",
-        "",
-        "| measure | value |",
-        "|---|---|",
-        *(f"| {key} | {value} |" for key, value in _flatten(m.get("metrics", {}))),
-        "",
-    ]
+    if model.directory is not None and (model.directory / "training_log.json").is_file():
+        lines.append("- The per-epoch (or per-log-step) record is in `training_log.json`.")
+    if training:
+        lines.append("")
+    metrics = _flatten(m.get("metrics", {}))
+    if metrics:
+        lines += [
+            "## Reconstruction and fit (measured after training)",
+            "",
+            "Reconstructions decode the encoder mean. Sequence accuracy counts strings whose "
+            "every position (pads included) comes back; cross-entropy and BCE are nats per "
+            "example.",
+            "",
+            "| measure | value |",
+            "|---|---|",
+            *(f"| {key} | {value} |" for key, value in metrics),
+            "",
+        ]
     return lines
 
 

@@ -101,6 +101,22 @@ def test_card_carries_the_measured_numbers(model: VAEModel, evaluation: Evaluati
     assert _verdict(evaluation) in card
 
 
+def test_card_of_a_model_without_a_training_record(model: VAEModel, evaluation: Evaluation) -> None:
+    """A paper checkpoint or a user's model: no empty tables, no log it does not have."""
+    import copy
+
+    built_in = model_card(model, evaluation)
+    assert "training_log.json" in built_in and "## Reconstruction and fit" in built_in
+    foreign = copy.copy(model)
+    foreign.manifest = {k: v for k, v in model.manifest.items() if k not in ("training", "metrics")}
+    foreign.directory = None
+    card = model_card(foreign, evaluation)
+    assert "Not trained by scales-viz" in card
+    assert "training_log.json" not in card and "## Reconstruction and fit" not in card
+    assert "| measure | value |" not in card
+    assert _verdict(evaluation) in card
+
+
 def test_too_few_reference_points_leave_the_data_group_empty() -> None:
     """All reference latents are kept for the distance to data: the data group is empty and
     its validity NaN, without a warning (it was "Mean of empty slice")."""
