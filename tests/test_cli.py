@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,3 +68,29 @@ def test_launcher_preloads_the_default_model() -> None:
 
     warm()
     assert PRELOADED[DEFAULT_MODEL].name == DEFAULT_MODEL
+
+
+def test_launcher_freezes_the_warm_heap_before_starting_streamlit(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Streamlit collects garbage after every script run; the warm-up's heap is frozen first
+    so that collection does not walk torch's and the model's objects each time."""
+    import gc
+
+    from streamlit.web import cli as streamlit_cli
+
+    from ui import launch
+
+    seen: dict[str, Any] = {}
+
+    def fake_streamlit_main() -> None:
+        seen["frozen"] = gc.get_freeze_count()
+        seen["argv"] = list(sys.argv)
+
+    monkeypatch.setattr(streamlit_cli, "main", fake_streamlit_main)
+    monkeypatch.setattr(sys, "argv", ["launch"])
+    try:
+        launch.main(["--server.port", "8601"])
+    finally:
+        gc.unfreeze()
+    assert seen["frozen"] > 100_000
+    assert seen["argv"][:3] == ["streamlit", "run", str(launch.APP)]
+    assert seen["argv"][3:] == ["--server.port", "8601"]
