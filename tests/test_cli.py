@@ -94,3 +94,17 @@ def test_launcher_freezes_the_warm_heap_before_starting_streamlit(monkeypatch) -
     assert seen["frozen"] > 100_000
     assert seen["argv"][:3] == ["streamlit", "run", str(launch.APP)]
     assert seen["argv"][3:] == ["--server.port", "8601"]
+
+
+def test_the_server_runs_on_httptools_and_uvloop() -> None:
+    """Streamlit's uvicorn picks the C HTTP parser and event loop when they are installed
+    (the Projection view's first paint: 2.59 -> 2.27 s); the set-up path installs them."""
+    import importlib.util
+
+    from uvicorn.config import Config
+
+    config = Config(app=lambda scope, receive, send: None)
+    config.load()
+    assert config.http_protocol_class.__name__ == "HttpToolsProtocol"
+    if sys.platform != "win32":
+        assert importlib.util.find_spec("uvloop") is not None
