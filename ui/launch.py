@@ -11,8 +11,8 @@ Then it freezes what is alive after the warm-up out of the garbage collector's w
 (``runner.postScriptGC``), and with torch, numba, scikit-learn and Plotly loaded that walks
 about 300,000 objects: 0.14 s holding the GIL on an idle 2-core machine, up to 0.4 s while a
 browser is loading the page, which stalled the server's event loop (Plotly's script and the
-page's messages) on every rerun. Frozen, the collection takes under a millisecond; what the
-script runs leave behind is still collected.
+page's messages) on every rerun. Frozen, that heap is no longer walked (the collection takes
+under a millisecond right after start); what the script runs leave behind is still collected.
 """
 
 from __future__ import annotations
