@@ -46,12 +46,9 @@ import datetime as dt
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -59,13 +56,12 @@ from typing import Any
 
 import numpy as np
 from results import machine, write_section
+from server import REPO, start_server, stop_server
 
 from scales_viz.browser import CHROMIUM, CHROMIUM_FLAGS
 
-REPO = Path(__file__).resolve().parents[1]
 MODEL = "digits-2d"  # the app's default model
 VIEWPORT_WIDTH, VIEWPORT_HEIGHT = 1500, 1100
-START_TIMEOUT = 180.0
 HOVER_PAUSE_MS = 500
 #: The tiny run launched from the Optimisers form.
 RUN_OPTIMIZER, RUN_BUDGET, RUN_BATCH = "random", 10, 5
@@ -104,12 +100,6 @@ class Outcome:
 # --------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def snapshot(into: Path) -> Path:
     """A copy of the app's source and assets (:data:`SNAPSHOT`) in `into`/app; run from
     there, ``python -m ui.launch`` imports this copy of ``scales_viz`` (the working directory
@@ -124,42 +114,6 @@ def snapshot(into: Path) -> Path:
         elif source.exists():
             shutil.copy2(source, root / name)
     return root
-
-
-def start_server(
-    port: int, store: Path, log: Path, cwd: Path = REPO
-) -> tuple[subprocess.Popen[bytes], str]:
-    """``python -m ui.launch`` in `cwd` on 127.0.0.1:`port` with run store `store`, output to
-    `log`; returns once its health endpoint answers."""
-    command = [sys.executable, "-m", "ui.launch", "--server.address", "127.0.0.1"]
-    command += ["--server.port", str(port), "--server.headless", "true"]
-    env = {**os.environ, "SCALES_VIZ_STORE": str(store)}
-    # A log file, not a pipe: nobody reads a pipe while the sessions run, and a full one
-    # would block the server.
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}; see {log}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.2)
-    stop_server(proc)
-    raise RuntimeError(f"the server did not answer within {START_TIMEOUT:.0f} s; see {log}")
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=20)
 
 
 def _stat(pid: int) -> list[str]:
@@ -278,12 +232,16 @@ class Session:
         await self.plot_drawn()
         return time.perf_counter() - start
 
-    async def slices(self) -> float:
-        start = await self.navigate("Slices")
-        await self.text(f"Slices: {MODEL}")
-        await self.text("cells decode to valid objects")
+    async def chart_view(self, link: str, caption: str) -> float:
+        """Click view `link`; the time until its title, `caption` and chart are shown."""
+        start = await self.navigate(link)
+        await self.text(f"{link}: {MODEL}")
+        await self.text(caption)
         await self.plot_drawn()
         return time.perf_counter() - start
+
+    async def slices(self) -> float:
+        return await self.chart_view("Slices", "cells decode to valid objects")
 
     async def decode(self) -> float:
         page = self.page
@@ -311,11 +269,7 @@ class Session:
         return time.perf_counter() - start
 
     async def projection(self) -> float:
-        start = await self.navigate("Projection")
-        await self.text(f"Projection: {MODEL}")
-        await self.text("Lasso or box-select points")
-        await self.plot_drawn()
-        return time.perf_counter() - start
+        return await self.chart_view("Projection", "Lasso or box-select points")
 
     async def optimisers(self) -> float:
         start = await self.navigate("Optimisers")
@@ -486,10 +440,9 @@ def main() -> None:
     load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="scales-viz-load-"))
     store, log = work / "runs.sqlite", work / "server.log"
-    port = args.port or _free_port()
     cwd = snapshot(work) if args.snapshot else REPO
     started = time.perf_counter()
-    proc, url = start_server(port, store, log, cwd)
+    proc, url = start_server(store, port=args.port, log=log, cwd=cwd)
     startup = time.perf_counter() - started
     try:
         rss_before = tree_rss_mib(proc.pid)

@@ -22,13 +22,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,12 +32,12 @@ from typing import Any
 import numpy as np
 import torch
 from results import machine, write_section
+from server import start_server, stop_server
 
 from scales_viz.browser import CHROMIUM, CHROMIUM_FLAGS
 from scales_viz.models import load_model
 from scales_viz.projection import LatentProjection
 
-REPO = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 3.0
 
 
@@ -72,12 +68,6 @@ def umap_times() -> dict[str, float]:
             reducer.transform(new)
             out["transform 1000 points (after warm-up)"] = time.perf_counter() - start
     return out
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 #: Stamps, in each bench page, when things first appear (ms since the navigation started):
@@ -152,7 +142,8 @@ def first_paint() -> dict[str, float]:
     """Single runs: a deep link to /projection, and clicking Projection in a session."""
     from playwright.sync_api import expect, sync_playwright
 
-    proc, url, start = _start_server()
+    start = time.perf_counter()
+    proc, url = _fresh_server()
     out: dict[str, float] = {}
     try:
         out["server start to healthy"] = time.perf_counter() - start
@@ -197,34 +188,14 @@ def first_paint() -> dict[str, float]:
             out["click Projection to map drawn (digits-2d, new session)"] = drawn - clicked
             browser.close()
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop_server(proc)
     return out
 
 
-def _start_server(app: Path | None = None) -> tuple[subprocess.Popen[bytes], str, float]:
-    """A fresh server started as `make run` starts it (ui.launch warms imports and the
-    default model first), or `streamlit run APP`; returns it, its URL and its start time."""
-    port = _port()
-    env = {**os.environ, "SCALES_VIZ_STORE": str(Path(tempfile.mkdtemp()) / "runs.sqlite")}
-    command = [sys.executable, "-m", "ui.launch", "--server.port", str(port)]
-    if app is not None:
-        command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port)]
-    command += ["--server.address", "127.0.0.1", "--server.headless", "true"]
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    while time.perf_counter() - start < 120:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return proc, url, start
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("streamlit did not start within 120 s")
+def _fresh_server(app: Path | None = None) -> tuple[Any, str]:
+    """A fresh server (``ui.launch``, as ``make run`` starts it, or ``streamlit run APP``)
+    with an empty run store of its own; returns it and its URL once it answers."""
+    return start_server(Path(tempfile.mkdtemp()) / "runs.sqlite", app=app)
 
 
 FLOOR_APP = Path(__file__).with_name("floor_app.py")
@@ -256,7 +227,7 @@ def fresh_paint(floor: bool) -> Paint:
     2000-point Plotly scatter and nothing else)."""
     from playwright.sync_api import sync_playwright
 
-    proc, url, _ = _start_server(FLOOR_APP if floor else None)
+    proc, url = _fresh_server(FLOOR_APP if floor else None)
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
@@ -268,8 +239,7 @@ def fresh_paint(floor: bool) -> Paint:
             milestones = {k: marks.get(k) for k in _MILESTONE_NAMES if k != "drawn"}
             browser.close()
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop_server(proc)
     return Paint(drawn, milestones, load)
 
 
@@ -329,7 +299,7 @@ def first_paint_returning_browser() -> dict[str, float]:
     out: dict[str, float] = {}
     with sync_playwright() as playwright:
         for visit in ("first visit", "returning browser"):
-            proc, url, _ = _start_server()
+            proc, url = _fresh_server()
             try:
                 context = playwright.chromium.launch_persistent_context(
                     profile, executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True,
@@ -340,8 +310,7 @@ def first_paint_returning_browser() -> dict[str, float]:
                 out[f"{visit}: open /projection on a fresh server to map drawn"] = _map_drawn(page)
                 context.close()
             finally:
-                proc.terminate()
-                proc.wait(timeout=20)
+                stop_server(proc)
     return out
 
 
