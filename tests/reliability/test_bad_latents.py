@@ -85,6 +85,21 @@ def test_huge_finite_latents_score_without_crashing(model: Any) -> None:
     assert len(evaluated.valid) == 3
 
 
+def test_broken_digit_images_are_invalid_with_no_objective() -> None:
+    """Far out, the digits decoder overflows to NaN pixels: such an image is invalid and its
+    objectives are NaN, beside a normal image that still scores."""
+    from scales_viz.models import load_model
+
+    digits = load_model("digits-2d")
+    normal = digits.decode(digits.sample_prior(1, seed=0))[0]
+    broken = np.full_like(np.asarray(normal, dtype=np.float32), np.nan)
+    valid = digits.validity([broken, normal])
+    assert not valid[0]
+    for name in digits.objectives:
+        values = digits.objective_values([broken, normal], name)
+        assert math.isnan(values[0]) and math.isfinite(values[1])
+
+
 def test_slice_planes_refuse_bad_vectors(model: Any) -> None:
     d = model.latent_dim
     with pytest.raises(InputValueError):
