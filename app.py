@@ -52,7 +52,8 @@ def main() -> None:
     """Configure the page, draw the sidebar, run the chosen view."""
     st.set_page_config(page_title="scales-viz", layout="wide")
     pages = [
-        st.Page(VIEWS / "model.py", title="Model", url_path="model", default=True),
+        st.Page(VIEWS / "home.py", title="Start here", url_path="home", default=True),
+        st.Page(VIEWS / "model.py", title="Model", url_path="model"),
         st.Page(VIEWS / "slices.py", title="Slices", url_path="slices"),
         st.Page(VIEWS / "projection.py", title="Projection", url_path="projection"),
         st.Page(VIEWS / "optimizers.py", title="Optimisers", url_path="optimizers"),

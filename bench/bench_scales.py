@@ -151,13 +151,69 @@ def format_table(rows: dict[str, dict[str, float]], device: torch.device) -> str
     return "\n".join(lines)
 
 
+#: Built-in models timed on their own decoders (points per call).
+BUILTINS = (("expressions", 64), ("expressions-ar", 64), ("molecules", 16))
+
+
+def run_builtin(name: str, n: int, repeats: int, device: torch.device) -> dict[str, float]:
+    """ScaLES on a shipped decoder against its floor (one no-grad forward over `n(d+1)`
+    points) and the generic forward-AD path."""
+    from scales_viz.models import load_model
+
+    model = load_model(name)
+    decoder = model.decoder.to(device)
+    gen = torch.Generator().manual_seed(0)
+    z = (torch.randn(n, model.latent_dim, generator=gen) * model.prior_scale).to(device)
+    floor_batch = torch.randn(n * (model.latent_dim + 1), model.latent_dim, generator=gen)
+    floor_batch = floor_batch.to(device)
+
+    def floor() -> None:
+        with torch.no_grad():
+            decoder(floor_batch)
+
+    generic = WithoutStructuredJacobian(decoder)
+    return {
+        "d": model.latent_dim,
+        "floor": timed(floor, repeats),
+        "ours": timed(lambda: scales(decoder, z), repeats),
+        "generic": timed(lambda: scales(generic, z), repeats),
+    }
+
+
+def format_builtins(rows: dict[str, dict[str, float]]) -> str:
+    lines = [
+        "| built-in model (n) | decoder | scales-viz (s) | floor (s) | ours / floor "
+        "| generic AD path (s) | generic / floor |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, n in BUILTINS:
+        if name not in rows:
+            continue
+        r = rows[name]
+        lines.append(
+            f"| {name} (n={n}, d={int(r['d'])}) | {r['family']} | {r['ours']:.3f} | "
+            f"{r['floor']:.3f} | **{r['ours'] / r['floor']:.2f}** | {r['generic']:.3f} | "
+            f"{r['generic'] / r['floor']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--sizes", nargs="*", default=[s.name for s in SIZES])
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--builtins",
+        nargs="*",
+        default=None,
+        help="time the shipped decoders instead (default: all of them)",
+    )
     args = parser.parse_args()
+    if args.builtins is not None:
+        main_builtins(args)
+        return
     device = torch.device(args.device)
     rows = {}
     for size in SIZES:
@@ -174,6 +230,32 @@ def main() -> None:
             f"{machine()}; median of {args.repeats} runs after a warm-up.\n\n{table}\n"
         )
         write_section(f"bench_scales-{device.type}", body)
+
+
+def main_builtins(args: argparse.Namespace) -> None:
+    from scales_viz.evaluation import decoder_family
+    from scales_viz.models.manifest import load_manifest
+    from scales_viz.models.registry import model_dir
+
+    device = torch.device(args.device)
+    wanted = args.builtins or [name for name, _ in BUILTINS]
+    rows: dict[str, dict[str, float]] = {}
+    for name, n in BUILTINS:
+        if name in wanted and model_dir(name).is_dir():
+            rows[name] = run_builtin(name, n, args.repeats, device)
+            rows[name]["family"] = decoder_family(load_manifest(model_dir(name)))  # type: ignore[assignment]
+            print(name, rows[name], flush=True)
+    table = format_builtins(rows)
+    print(table)
+    if not args.no_write:
+        stamp = dt.date.today().isoformat()
+        body = (
+            f"## ScaLES on the shipped decoders ({device.type})\n\n"
+            f"`python bench/bench_scales.py --builtins --device {device.type}` on {stamp}; "
+            f"{machine()}; median of {args.repeats} runs after a warm-up. Floor: one no-grad "
+            "forward of the same decoder over `n(d+1)` points.\n\n" + table + "\n"
+        )
+        write_section(f"bench_scales_builtins-{device.type}", body)
 
 
 if __name__ == "__main__":

@@ -86,12 +86,72 @@ def _train(args: argparse.Namespace) -> int:
     import logging
 
     from scales_viz.models.registry import model_dir
-    from scales_viz.training.recipes import train_builtin
+    from scales_viz.training.recipes import CHECKPOINT_DIR, train_builtin
+    from scales_viz.training.vae import Checkpointing
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = args.out or model_dir(args.name)
-    manifest = train_builtin(args.name, seed=args.seed, out=out, data_dir=args.data_dir)
+    checkpoint = args.checkpoint or CHECKPOINT_DIR / f"{args.name}-seed{args.seed}.pt"
+    if args.resume and not checkpoint.is_file():
+        print(f"error: --resume: no checkpoint at {checkpoint}.", file=sys.stderr)
+        return 2
+    checkpointing = Checkpointing(
+        path=checkpoint,
+        every=args.checkpoint_every,
+        resume=args.resume,
+        max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes,
+    )
+    manifest = train_builtin(
+        args.name, seed=args.seed, out=out, data_dir=args.data_dir, checkpointing=checkpointing
+    )
     print(f"wrote {out}: metrics {manifest['metrics']}")
+    return 0
+
+
+def _learn_summary(args: argparse.Namespace) -> int:
+    import datetime
+    import json
+    import shlex
+
+    import numpy as np
+    from tqdm import tqdm
+
+    from scales_viz.lso.teaching import PlaneModel, learn_plane, summarise_starts
+    from scales_viz.models.registry import load_model, model_dir
+
+    model = load_model(args.name)
+    plane_model = PlaneModel(model, learn_plane(model))
+    coords = plane_model.data_latents.numpy().astype(np.float64)
+    pick = np.random.default_rng(args.seed).choice(coords.shape[0], args.starts, replace=False)
+    print(
+        f"{args.starts} starts x 2 runs of {args.evaluations} evaluations: a few minutes per "
+        "start on a laptop CPU.",
+        file=sys.stderr,
+    )
+    with tqdm(total=args.starts, desc="starts", unit="start") as bar:
+        record = summarise_starts(
+            plane_model,
+            args.objective,
+            coords[pick],
+            penalty=args.penalty,
+            alpha=args.alpha,
+            evaluations=args.evaluations,
+            progress=lambda done, _total: bar.update(done - bar.n),
+        )
+    plain, penalised = record["aggregate"]["plain"], record["aggregate"]["penalised"]
+    record["verdict"] = (
+        f"With the {args.penalty} penalty, {penalised['valid_share_mean']:.0%} of proposals "
+        f"were valid against {plain['valid_share_mean']:.0%} without it; the best valid "
+        f"objective averaged {penalised['best_objective_mean']:.3f} against "
+        f"{plain['best_objective_mean']:.3f}."
+    )
+    record["command"] = shlex.join(["scales-viz", *sys.argv[1:]])
+    record["date"] = datetime.date.today().isoformat()
+    record["start_indices"] = [int(i) for i in pick]
+    out = args.out or model_dir(args.name) / "learn_summary.json"
+    out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    print(record["verdict"])
+    print(f"wrote {out}")
     return 0
 
 
@@ -350,6 +410,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path.home() / ".cache" / "scales-viz",
         help="where downloaded training data (the molsets wheel) is kept",
     )
+    train.add_argument(
+        "--resume", action="store_true", help="continue from the checkpoint (same seed)"
+    )
+    train.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="the resumable state (default: checkpoints/NAME-seedS.pt)",
+    )
+    train.add_argument(
+        "--checkpoint-every", type=int, default=500, help="save the state every N steps"
+    )
+    train.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="stop after this much training (state saved; the model directory is written "
+        "from the weights so far; continue with --resume)",
+    )
     train.set_defaults(func=_train)
     evaluate = commands.add_parser(
         "evaluate", help="measure a built-in model and write its model card (README.md)"
@@ -364,6 +443,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--group-size", type=int, default=500, help="points per group")
     evaluate.add_argument("--out", type=Path, default=None, help="default: assets/models/NAME")
     evaluate.set_defaults(func=_evaluate)
+    summary = commands.add_parser(
+        "learn-summary",
+        help="the Learn walk's measured summary: gp-ascent on its plane from many starts, "
+        "with and without a penalty",
+    )
+    summary.add_argument("name", nargs="?", default="expressions", help="built-in model")
+    summary.add_argument("--objective", default="fit_target")
+    summary.add_argument("--starts", type=int, default=20)
+    summary.add_argument("--evaluations", type=int, default=60)
+    summary.add_argument("--penalty", choices=PENALTY_CHOICES[1:], default="scales")
+    summary.add_argument("--alpha", type=float, default=0.5)
+    summary.add_argument("--seed", type=int, default=0, help="seeds the choice of starts")
+    summary.add_argument(
+        "--out", type=Path, default=None, help="default: assets/models/NAME/learn_summary.json"
+    )
+    summary.set_defaults(func=_learn_summary)
     reproduce = commands.add_parser(
         "reproduce",
         help="run the paper's LSO comparison (penalties none/scales/prior/likelihood, L-BFGS) "

@@ -24,7 +24,15 @@ from torch import Tensor
 from scales_viz.models.base import VAEModel
 from scales_viz.score import distance_to_data, likelihood, prior_logpdf
 
-__all__ = ["Evaluation", "evaluate_model", "model_card", "write_model_card"]
+__all__ = [
+    "Evaluation",
+    "decoder_family",
+    "evaluate_model",
+    "family_rows",
+    "model_card",
+    "scales_caveat",
+    "write_model_card",
+]
 
 GROUP_SIZE = 500
 FAR_SCALE = 5.0
@@ -350,6 +358,118 @@ def _section_evaluation(evaluation: Evaluation) -> list[str]:
     return lines
 
 
+def decoder_family(manifest: dict[str, Any]) -> str:
+    """In words, how a model's decoder maps `z` to logits (what ScaLES differentiates)."""
+    spec = manifest.get("decoder")
+    architecture = getattr(spec, "architecture", None) or (
+        spec.get("architecture") if isinstance(spec, dict) else None
+    )
+    params = getattr(spec, "params", None) or (
+        spec.get("params", {}) if isinstance(spec, dict) else {}
+    )
+    if architecture == "softmax_input_rnn":
+        if params.get("feedback") == "hard":
+            return "autoregressive: argmax fed back (smooth only through the latent context)"
+        return "smooth: its own softmax fed back at every step"
+    if architecture == "softmax_feedback_rnn":
+        return "the paper's: RNN on the latent, softmax fed to the output head (smooth)"
+    if architecture in ("bernoulli_mlp", "bernoulli_conv"):
+        return "pixels: a smooth map to Bernoulli means"
+    if architecture == "mlp_sequence":
+        return "MLP to all positions at once (smooth)"
+    if architecture == "transformer_sequence":
+        return "transformer reading the latent as memory (smooth)"
+    return str(architecture or "unknown")
+
+
+def family_rows(records: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per model for the decoder-family comparison.
+
+    Args:
+        records: `(name, manifest, evaluation)` where `evaluation` is an ``evaluation.json``
+            record (or :meth:`Evaluation.to_dict`) and `manifest` the model's manifest.
+
+    Returns:
+        Rows with the model, its decoder family, held-out exact reconstruction and
+        decoded-valid share (NaN when the model has no training record), validity of data,
+        prior and far samples, and the valid-generation AUROC of every score.
+    """
+    rows = []
+    for name, manifest, evaluation in records:
+        held = manifest.get("metrics", {}).get("held_out", {})
+        validity = evaluation.get("validity", {})
+        auroc = evaluation.get("auroc", {})
+        row: dict[str, Any] = {
+            "model": name,
+            "decoder": decoder_family(manifest),
+            "exact reconstruction (held out)": float(held.get("sequence_accuracy", math.nan)),
+            "encoded held-out decoding valid": float(held.get("decoded_valid", math.nan)),
+            **{f"valid: {g}": float(validity.get(g, math.nan)) for g in GROUPS},
+            **{f"AUROC {SCORE_LABELS[k]}": float(auroc.get(k, math.nan)) for k in SCORES},
+        }
+        rows.append(row)
+    return rows
+
+
+def scales_caveat(evaluation: dict[str, Any]) -> str | None:
+    """A plain warning when a measured card shows that ScaLES does not separate validity on
+    a model (AUROC under 0.6, or below a baseline); None when it does."""
+    auroc = evaluation.get("auroc", {})
+    value = float(auroc.get("scales", math.nan))
+    if not math.isfinite(value):
+        return None
+    best_name, best = max(
+        ((k, float(v)) for k, v in auroc.items() if k != "scales" and math.isfinite(float(v))),
+        key=lambda item: item[1],
+        default=("", math.nan),
+    )
+    if value >= 0.6 and not (math.isfinite(best) and best > value):
+        return None
+    rival = f", below {SCORE_LABELS.get(best_name, best_name)} ({best:.2f})" if best > value else ""
+    return (
+        f"On this model ScaLES does not separate valid from invalid decodings well: its "
+        f"valid-generation AUROC is {value:.2f}{rival} (0.5 = chance). Treat its heatmaps here "
+        "as a picture of the decoder's geometry, not as a realism map."
+    )
+
+
+def _section_families(model: VAEModel) -> list[str]:
+    """The decoder-family comparison among the built-in models of this model's task."""
+    from scales_viz.models.manifest import ManifestError, load_manifest
+    from scales_viz.models.registry import MODELS_DIR
+
+    task = model.manifest.get("task")
+    records = []
+    for directory in sorted(MODELS_DIR.iterdir()) if MODELS_DIR.is_dir() else []:
+        card = directory / "evaluation.json"
+        if not card.is_file():
+            continue
+        try:
+            manifest = load_manifest(directory)
+            evaluation = json.loads(card.read_text(encoding="utf-8"))
+        except (ManifestError, ValueError, OSError):
+            continue
+        if manifest.get("task") == task:
+            records.append((directory.name, manifest, evaluation))
+    if len(records) < 2:
+        return []
+    rows = family_rows(records)
+    keys = list(rows[0])
+    lines = [
+        "## Decoder families on this task",
+        "",
+        "The built-in models of this task side by side, each measured as above "
+        "(`scales-viz evaluate NAME`): does ScaLES apply to a decoder like mine?",
+        "",
+        "| " + " | ".join(keys) + " |",
+        "|" + "---|" * len(keys),
+    ]
+    for row in rows:
+        cells = [_fmt(v, 3) if isinstance(v, float) else str(v) for v in (row[k] for k in keys)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def model_card(model: VAEModel, evaluation: Evaluation) -> str:
     """The model card (Markdown) from the manifest and a measured evaluation."""
     lines = [
@@ -364,6 +484,10 @@ def model_card(model: VAEModel, evaluation: Evaluation) -> str:
     lines += _section_model(model)
     lines += _section_data_training(model)
     lines += _section_evaluation(evaluation)
+    caveat = scales_caveat(evaluation.to_dict())
+    if caveat:
+        lines += [f"**{caveat}**", ""]
+    lines += _section_families(model)
     return "\n".join(lines)
 
 

@@ -146,6 +146,12 @@ _FACTORIES: dict[str, tuple[DecoderFactory, str]] = {
         ),
         "categorical",
     ),
+    "lstm-input": (
+        lambda d, seq, vocab: SoftmaxInputRNNDecoder(
+            d, seq, vocab, hidden=16, layers=2, embed=8, cell="lstm"
+        ),
+        "categorical",
+    ),
     "transformer": (
         lambda d, seq, vocab: TransformerLatentDecoder(d, seq, vocab, width=16, heads=2),
         "categorical",

@@ -38,8 +38,29 @@ def test_every_view_runs_on_every_builtin_model(model: str, view: str) -> None:
     assert at.title[0].value.endswith(model)
 
 
+def test_the_first_screen_orients_a_new_user() -> None:
+    at = _app("expressions")
+    at.run()
+    clean(at)
+    assert at.title[0].value.startswith("scales-viz")
+    text = " ".join(m.value for m in at.markdown)
+    assert "high ScaLES marks a region where the decoder's outputs are realistic" in text
+    links = [link.proto.label for link in at.get("page_link")]
+    assert {"Open Learn", "Open Optimisers", "Model", "Slices", "Learn"} <= set(links)
+
+
+def test_the_toolbar_hides_the_deploy_chrome() -> None:
+    import tomllib
+    from apptest import REPO
+
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["toolbarMode"] == "minimal"
+
+
 def test_model_view_shows_card_facts_samples_and_aurocs() -> None:
     at = _app()
+    at.run()
+    at.switch_page("views/model.py")
     at.run()
     clean(at)
     metrics = {m.label: m.value for m in at.metric}
@@ -52,16 +73,19 @@ def test_model_view_shows_card_facts_samples_and_aurocs() -> None:
 
 
 def test_sidebar_lists_the_builtins_and_the_device() -> None:
-    at = _app()
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)  # nothing picked yet
     at.run()
     picker = at.sidebar.selectbox(key="model_name")
-    assert picker.options == ["digits-2d", "digits", "expressions", "molecules"]
+    assert picker.options == ["expressions", "expressions-ar", "molecules", "digits-2d", "digits"]
+    assert picker.value == "expressions"  # the flagship is the default
     assert at.sidebar.selectbox(key="device_choice").value == "auto"
     assert any("Computing on" in c.value for c in at.sidebar.caption)
 
 
 def test_switching_model_in_the_sidebar_reloads_the_view() -> None:
     at = _app()
+    at.run()
+    at.switch_page("views/model.py")
     at.run()
     at.sidebar.selectbox(key="model_name").set_value("digits").run()
     clean(at)
@@ -85,8 +109,8 @@ def test_slices_view_draws_the_heatmap_and_the_mosaic() -> None:
     assert any("Decoded images over the plane" in str(img.proto) for img in at.get("image"))
 
 
-def test_injected_selection_opens_the_decode_panel() -> None:
-    at = _slices(slice_selection=[(8, 8)])
+def test_a_clicked_cell_opens_the_decode_panel() -> None:
+    at = _slices(slice_picked_points=[(0.0, 0.0, [8, 8])])
     clean(at)
     assert "Decoded cell" in [h.value for h in at.subheader]
     (table,) = at.table
@@ -94,11 +118,55 @@ def test_injected_selection_opens_the_decode_panel() -> None:
 
 
 def test_box_selection_lists_the_cells() -> None:
-    at = _slices(slice_selection=[(0, 0), (0, 1), (1, 0)])
+    axis = [-3.0, -2.625]
+    at = _slices(
+        slice_picked_points=[(axis[0], axis[0], []), (axis[1], axis[0], []), (axis[0], axis[1], [])]
+    )
     clean(at)
     assert "3 selected cells" in [h.value for h in at.subheader]
     (cells,) = at.dataframe
     assert len(cells.value) == 3 and {"row", "col", "scales", "valid"} <= set(cells.value.columns)
+
+
+def test_picks_belong_to_their_model_and_grid() -> None:
+    at = _slices(slice_picked_points=[(0.0, 0.0, [8, 8])])
+    assert "Decoded cell" in [h.value for h in at.subheader]
+    at.sidebar.selectbox(key="model_name").set_value("digits").run()
+    clean(at)
+    assert "Decoded cell" not in [h.value for h in at.subheader]  # nothing the user never clicked
+    at.sidebar.selectbox(key="model_name").set_value("digits-2d").run()
+    at.session_state["slice_resolution"] = 33
+    at.run()
+    clean(at)
+    assert "Decoded cell" not in [h.value for h in at.subheader]
+
+
+def _run(name: str, model: str, z: list[list[float]]) -> dict[str, object]:
+    return {
+        "name": name,
+        "model": model,
+        "z": z,
+        "best": 1,
+        "steps": len(z),
+        "step": list(range(len(z))),
+        "objective": [0.1, 0.9, 0.5][: len(z)],
+        "valid": [True] * len(z),
+        "scales": [1.0, 2.0, 3.0][: len(z)],
+    }
+
+
+def test_clicking_a_run_point_decodes_its_stored_latent_not_the_cell() -> None:
+    z = [[0.1, 0.2], [1.234, -0.5], [2.0, 2.0]]
+    runs = [_run("mine", "digits-2d", z), _run("elsewhere", "expressions", [[0.0] * 25] * 3)]
+    # Overlay 0 is the data latents near the plane; the run is overlay 1 (customdata -2).
+    at = _slices(trajectories=runs, slice_picked_points=[(1.23, -0.5, [-2, 1])])
+    clean(at)
+    assert "Decoded point" in [h.value for h in at.subheader]
+    (table,) = at.table
+    assert "mine: step 1: objective 0.9, valid, ScaLES 2" in table.value.to_string()
+    assert at.session_state["selection"]["z"][0] == [1.234, -0.5]
+    # Only this model's runs are offered for "through a run".
+    assert at.selectbox(key="slice_run").options == ["mine"]
 
 
 def test_a_bad_typed_origin_is_an_error_message_not_a_crash() -> None:

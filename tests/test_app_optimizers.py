@@ -51,20 +51,31 @@ def test_penalised_gp_run_and_send_to_slices() -> None:
     at = _launched("gp-ascent", seeds="3", opt_penalty="scales")
     (run,) = RunStore(os.environ[STORE_ENV]).runs(model="digits-2d")
     assert run.optimizer == "gp-ascent+scales" and run.settings["penalty"] == "scales"
+    at.session_state["slice_resolution"] = 17
     next(b for b in at.button if b.label == "Show on Slices").click()
     at.run()
     clean(at)
+    # The button opens Slices on the plane through the run: no manual steps.
+    assert at.title[0].value == "Slices: digits-2d"
     (sent,) = at.session_state["trajectories"]
-    assert sent["name"] == run.name
+    assert sent["name"] == run.name and sent["model"] == "digits-2d"
     assert len(sent["z"]) == sent["steps"] == 3  # one point per step: initial + 2 rounds
-    at.session_state["slice_resolution"] = 17
-    at.session_state["slice_plane"] = "through a run"
-    at.session_state["slice_run"] = run.name
-    at.switch_page("views/slices.py")
-    at.run()
-    clean(at)
+    assert at.session_state["slice_plane"] == "through a run"
+    assert at.session_state["slice_run"] == run.name
     (chart,) = [c for c in at.get("plotly_chart") if "start" in c.proto.spec]
     assert f"{run.name} start" in chart.proto.spec
+    assert "through three points" in chart.proto.spec  # the plane through the run
+
+
+def test_a_second_launch_adds_to_the_comparison() -> None:
+    at = _launched(seeds="0")
+    first = list(at.multiselect(key="opt_selected_runs").value)
+    at.text_input(key="opt_seeds").set_value("5")
+    next(b for b in at.button if b.label == "Launch").click()
+    at.run()
+    clean(at)
+    chosen = at.multiselect(key="opt_selected_runs").value
+    assert len(chosen) == 2 and chosen[0] == first[0]
 
 
 def test_rename_and_delete_runs() -> None:

@@ -17,7 +17,7 @@ from scales_viz import (
     prior_logpdf,
     scales,
 )
-from scales_viz.models import SoftmaxFeedbackRNNDecoder
+from scales_viz.models import SoftmaxFeedbackRNNDecoder, SoftmaxInputRNNDecoder
 from scales_viz.score import logits_and_jacobian
 from scales_viz.testing import (
     DECODER_KINDS,
@@ -45,7 +45,14 @@ def _make(kind: str, **kwargs: object) -> tuple[nn.Module, str]:
     return (WithoutStructuredJacobian(dec) if kind != base else dec), lik
 
 
-KINDS = (*DECODER_KINDS, "gru-generic", "lstm-generic")
+KINDS = (
+    *DECODER_KINDS,
+    "gru-generic",
+    "lstm-generic",
+    "gru-input-generic",
+    "gru-input-hard-generic",
+    "lstm-input-generic",
+)
 
 
 # --- exactness against the independent float64 reference ----------------------------------
@@ -97,6 +104,47 @@ def test_structured_jacobian_equals_forward_ad(cell: str) -> None:
         torch.testing.assert_close(logits, dec(z), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(logits, generic_logits, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(jac, generic_jac, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("feedback", ["soft", "hard"])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_softmax_input_structured_jacobian_equals_forward_ad(
+    cell: str, feedback: str, layers: int
+) -> None:
+    with torch.random.fork_rng():
+        torch.manual_seed(4)
+        dec = SoftmaxInputRNNDecoder(
+            5,
+            7,
+            4,
+            hidden=8,
+            layers=layers,
+            embed=3,
+            cell=cell,  # type: ignore[arg-type]
+            feedback=feedback,
+        )
+    dec = dec.double().eval()
+    z = 2.0 * _latents(6, seed=5).repeat(1, 2)[:, :5]
+    with torch.no_grad():
+        logits, jac = dec.forward_with_jacobian(z)
+        generic_logits, generic_jac = logits_and_jacobian(WithoutStructuredJacobian(dec), z)
+        torch.testing.assert_close(logits, dec(z), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(logits, generic_logits, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(jac, generic_jac, rtol=1e-10, atol=1e-12)
+    if feedback == "soft":  # the fed-back softmax carries part of the tangent
+        assert float(jac[:, :, 1:].abs().max()) > 0
+
+
+@pytest.mark.parametrize("feedback", ["soft", "hard"])
+def test_flagship_sized_input_rnn_matches_reference(feedback: str) -> None:
+    # The shipped expressions decoders' sizes: d=25, L=19, V=15, one GRU layer of 256.
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        dec = SoftmaxInputRNNDecoder(25, 19, 15, hidden=256, layers=1, feedback=feedback)
+    dec = dec.double()
+    z = torch.randn(2, 25, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert _relative_error(scales(dec, z), reference_scales(dec, z)) < 1e-6
 
 
 @pytest.mark.parametrize("gain", [1.0, 0.25, 4.0])

@@ -17,12 +17,19 @@ from scales_viz.training.recipes import (
     RECIPES,
     DigitsRecipe,
     SequenceRecipe,
-    _teacher_forced,
+    _teacher_forcing,
     train_builtin,
     train_digits,
     train_sequence,
 )
-from scales_viz.training.vae import TrainConfig, kl_to_prior, kl_weight, seeded
+from scales_viz.training.vae import (
+    Checkpointing,
+    TrainConfig,
+    kl_to_prior,
+    kl_weight,
+    learning_rate,
+    seeded,
+)
 
 WEIGHT_FILES = ("decoder", "encoder", "reference")
 
@@ -36,13 +43,14 @@ def _tiny_digits() -> DigitsRecipe:
 def _tiny_expressions() -> SequenceRecipe:
     recipe = RECIPES["expressions"]
     assert isinstance(recipe, SequenceRecipe)
-    small = {"hidden": 16, "layers": 2, "cell": "gru", "dropout": 0.2}
+    small = {"hidden": 16, "layers": 1, "embed": 8, "cell": "gru", "dropout": 0.0}
     return replace(
         recipe,
         n_train=256,
         n_held_out=64,
         n_reference=32,
-        decoder=small,
+        decoder={**small, "feedback": "soft"},
+        encoder={"embed": 8, "hidden": 16},
         load=lambda seed, data_dir: (
             [f"x+{k}" for k in "123"]
             + [f"{a}*{b}" for a in "x123" for b in "x123"]
@@ -157,4 +165,72 @@ def test_teacher_forcing_matches_free_running_decoding_when_outputs_are_one_hot(
 def test_teacher_forcing_refuses_other_decoders() -> None:
     decoder, _ = make_decoder("gru", 3, 7, 5)
     with pytest.raises(InputValueError, match="SoftmaxInputRNNDecoder"):
-        _teacher_forced(decoder, torch.zeros(2, 3), torch.zeros(2, 7, dtype=torch.long))
+        _teacher_forcing(0.0)(decoder, torch.zeros(2, 3), torch.zeros(2, 7, dtype=torch.long))
+
+
+def _tiny_ar() -> SequenceRecipe:
+    recipe = _tiny_expressions()
+    return replace(
+        recipe,
+        name="expressions-ar",
+        decoder={**recipe.decoder, "feedback": "hard"},
+        teacher_forcing=True,
+        word_dropout=0.1,
+        config=replace(recipe.config, epochs=2, free_bits=0.05, final_learning_rate=1e-4),
+    )
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    recipe = _tiny_ar()
+    train_sequence(recipe, 2, tmp_path / "whole", tmp_path)
+    checkpoint = Checkpointing(tmp_path / "state.pt", every=2, max_seconds=0.0)
+    # A zero time budget stops after the first step, keeping the state; each resumed call
+    # takes one more step, then one call runs to the end.
+    first = train_sequence(recipe, 2, tmp_path / "part", tmp_path, checkpoint)
+    assert first["training"]["finished"] is False and first["training"]["steps_done"] == 1
+    resumed = replace(checkpoint, resume=True)
+    second = train_sequence(recipe, 2, tmp_path / "part", tmp_path, resumed)
+    assert second["training"]["steps_done"] == 2
+    last = train_sequence(
+        recipe, 2, tmp_path / "part", tmp_path, replace(resumed, max_seconds=None)
+    )
+    assert last["training"]["finished"] is True
+    assert _bytes(tmp_path / "part") == _bytes(tmp_path / "whole")
+    log = json.loads((tmp_path / "part" / "training_log.json").read_text())
+    assert [entry["epoch"] for entry in log if "finished" not in entry or entry["finished"]] == [
+        1.0,
+        2.0,
+    ]
+    state = torch.load(tmp_path / "state.pt", weights_only=True)  # plain tensors only
+    assert state["step"] == last["training"]["steps_done"]
+
+
+def test_learning_rate_decays_on_a_cosine_to_the_final_rate() -> None:
+    config = TrainConfig(
+        seed=0,
+        epochs=1,
+        batch_size=1,
+        learning_rate=1e-3,
+        kl_warmup_epochs=0,
+        final_learning_rate=1e-4,
+    )
+    assert learning_rate(0, 100, config) == pytest.approx(1e-3)
+    assert learning_rate(50, 100, config) == pytest.approx(5.5e-4)
+    assert learning_rate(100, 100, config) == pytest.approx(1e-4)
+    assert learning_rate(7, 100, replace(config, final_learning_rate=None)) == 1e-3
+
+
+def test_word_dropout_blanks_a_share_of_the_fed_back_tokens() -> None:
+    decoder, _ = make_decoder("gru-input", 3, 7, 5, seed=1, dtype=torch.float64)
+    assert isinstance(decoder, SoftmaxInputRNNDecoder)
+    decoder.eval()  # no dropout between the RNN's layers: only the word dropout differs
+    z = torch.randn(64, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    tokens = torch.randint(0, 5, (64, 7), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        plain = decoder.forward_teacher(z, tokens)
+        torch.manual_seed(0)
+        dropped = decoder.forward_teacher(z, tokens, word_dropout=0.5)
+    assert torch.equal(plain[:, 0], dropped[:, 0])  # the first step reads no token anyway
+    # Step 1 reads token 0 only: it changes exactly where that token was dropped (about half).
+    changed = (plain[:, 1] - dropped[:, 1]).abs().amax(-1) > 0
+    assert 0.3 < float(changed.double().mean()) < 0.7

@@ -4,10 +4,13 @@ Session-state keys (one place, documented):
 
 - ``model_name``: the built-in model picked in the sidebar.
 - ``device_choice``: "auto", "cpu" or "cuda" (auto = CUDA when available).
-- ``slice_selection``: the cells picked on the Slices page, a list of `(row, col)`.
-- ``trajectories``: runs to overlay on slices, a list of dicts (``name``; ``z``, the
-  `n x d` latents in step order as lists; ``best``, the index of the best valid point or
-  None); the Optimisers view writes it (``views.optimizers.trajectory``).
+- ``slice_selection``: what was picked on the Slices page: ``{"owner": (model, grid key),
+  "cells": [(row, col), ...]}``, or ``"points": True`` when run or data points were picked
+  (their latents are in ``selection``). A pick made on another model or grid is ignored.
+- ``trajectories``: runs to overlay on slices, a list of dicts (``name``; ``model``, the model
+  the run belongs to; ``z``, the `n x d` latents in step order as lists; ``best``, the index
+  of the best valid point or None; per point ``step``, ``objective``, ``valid``,
+  ``scales``); the Optimisers view writes it (``views.optimizers.trajectory``).
 - ``opt_selected_runs``: ids of the runs picked for comparison on the Optimisers view.
 - ``selection``: the linked selection (:class:`scales_viz.selection.Selection` as plain
   data, plus ``indices`` into the projection map when it was made there); written by

@@ -1,253 +1,398 @@
-"""Learn view: a guided walk through latent-space exploration on the 2-D digits model."""
+"""Learn view: the ScaLES paper's Figure 1, live, on a plane of the flagship expressions model."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import streamlit as st
-import torch
 
 from scales_viz.errors import ScalesVizError
+from scales_viz.figures.objects import plot_expression_fit
 from scales_viz.figures.slices import PointsOverlay, plot_slice, plot_validity_map
+from scales_viz.lso import teaching
 from scales_viz.lso.records import Step, best_path, points_frame
-from scales_viz.lso.teaching import Chase, chase
+from scales_viz.lso.teaching import (
+    Comparison,
+    PlaneModel,
+    compare_on_plane,
+    learn_plane,
+)
 from scales_viz.models import VAEModel
-from scales_viz.slices import SliceGrid, SliceSpec, axis_plane, compute_slice
-from ui.cache import cached
-from ui.render import INVALID_MARK, VALID_MARK, plane_mosaic, upscale
+from scales_viz.models.registry import model_dir
+from scales_viz.slices import Plane, SliceGrid, SliceSpec, compute_slice
+from ui.cache import cached, is_cached
+from ui.render import INVALID_MARK, VALID_MARK
 from ui.state import get_model
 
-MODEL = "digits-2d"
+MODEL = "expressions"
+OBJECTIVE = "fit_target"
+#: Half-width of the plane shown, in prior scales, and cells per side.
 EXTENT = 3.0
 RESOLUTION = 41
+#: Data points offered as starts (the ones closest to the plane).
+START_CHOICES = 12
+SUMMARY_FILE = "learn_summary.json"
+CLICK_KEY = "learn_field_click"
+START_KEY = "learn_start_click"
 STEPS = (
-    "1. What a latent space is",
+    "1. A plane through latent space",
     "2. The ScaLES field and the validity map",
-    "3. An optimiser chasing a digit",
-    "4. How to read the views",
+    "3. Optimisers with and without a penalty",
+    "4. Over 20 starts",
+    "5. How to read the views",
 )
 
 
-def _grid(model: VAEModel) -> SliceGrid:
-    spec = SliceSpec(axis_plane(np.zeros(2), 0, 1), EXTENT * model.prior_scale, RESOLUTION)
+def _grid(model: VAEModel, plane: Plane) -> SliceGrid:
+    spec = SliceSpec(plane, EXTENT * model.prior_scale, RESOLUTION)
     return cached(
         "learn_grid",
-        model.name,
+        (model.name, plane.key()),
         lambda progress: compute_slice(
             model,
             spec,
             scores=("scales", "distance_to_data"),
-            objectives=tuple(model.objectives),
+            objectives=(OBJECTIVE,),
             progress=progress,
         ),
-        label="Scoring the latent plane",
+        label="Scoring the plane (ScaLES, validity, objective)",
     )
 
 
-def _step_space(model: VAEModel) -> None:
+def _card(name: str) -> dict[str, Any]:
+    try:
+        record = json.loads((model_dir(name) / "evaluation.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _auroc_text(name: str) -> str:
+    try:
+        return f"{float(_card(name)['auroc']['scales']):.2f}"
+    except (KeyError, TypeError, ValueError):
+        return "(not measured)"
+
+
+def _step_plane(model: VAEModel, plane: Plane, grid: SliceGrid) -> None:
     st.markdown(
-        "A VAE's decoder turns a point `z` of its latent space into an object. This model's "
-        "latent space has **two** dimensions, so the whole of it fits on the screen: below, "
-        "every image is the decoding of one point of a grid over "
-        f"[-{EXTENT:g}, {EXTENT:g}]^2 (the prior is a standard normal, so nearly all training "
-        "data sit inside). Nearby points decode to similar images; far from the centre the "
-        "decoder extrapolates."
+        "A VAE's decoder turns a point `z` of its latent space into an object; here, an "
+        f"arithmetic expression such as `x*sin(x)`. This model's latent space has "
+        f"**{model.latent_dim} dimensions**, too many to draw, so the walk uses one **plane** "
+        "through it: the plane through the prior's centre spanned by the two directions along "
+        "which the encoded training expressions vary most (PCA). Each point `(a, b)` of the "
+        "plane is a latent `a u + b v`; every cell below is decoded, and hovering it shows "
+        "the expression. Green cells decode to a valid expression, red ones to a string that "
+        "does not parse."
     )
-    plane_mosaic(model, axis_plane(np.zeros(2), 0, 1), EXTENT * model.prior_scale, 15)
+    st.plotly_chart(
+        plot_validity_map(grid, title="What the decoder emits over the plane"), key="learn_map"
+    )
+    axis = grid.spec.axis()
+    r = axis.shape[0]
+    middle = r // 2
+    picks = np.linspace(0, r - 1, 9).round().astype(int)
+    rows = [
+        {
+            "a": f"{axis[c]:+.2f}",
+            "b": "0",
+            "decoding": grid.decoded[middle * r + c] if grid.decoded else "",
+            "valid": VALID_MARK if grid.valid[middle, c] else INVALID_MARK,
+        }
+        for c in picks
+    ]
+    st.markdown("Walking along the `a` axis (b = 0): nearby points decode to similar strings.")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="learn_walk_table")
+    st.caption(
+        f"{grid.valid.mean():.0%} of the {r * r} cells decode valid; the data's encodings lie "
+        f"mostly within radius {model.prior_scale:g} of the centre."
+    )
 
 
 def _step_field(model: VAEModel, grid: SliceGrid) -> None:
     st.markdown(
-        "**ScaLES** scores each latent point from the decoder alone: "
-        "`-1/2 log det(J^T J)`, with `J` the Jacobian of the decoder's output distribution. "
-        "The paper's claim: high ScaLES marks regions where decodings are realistic. Beside "
-        "it, the **validity map**: a cell is valid when a digit classifier is at least 90% "
-        "sure of its decoding."
+        "**ScaLES** scores each latent point from the decoder alone: `-1/2 log det(J^T J)`, "
+        "with `J` the Jacobian of the decoder's output distribution. High ScaLES marks regions "
+        "where small moves in `z` change the output distribution little: the paper's "
+        "argument is that such regions are where the decoder learnt realistic outputs. Beside "
+        "it, the validity map of the same plane."
     )
     left, right = st.columns(2)
     with left:
         st.plotly_chart(
-            plot_slice(grid, score="scales", show_invalid=False, title="ScaLES"),
+            plot_slice(grid, score="scales", show_invalid=False, title="ScaLES over the plane"),
             key="learn_field",
         )
     with right:
         st.plotly_chart(plot_validity_map(grid), key="learn_validity")
     scales = grid.scores["scales"]
     valid = grid.valid
-    inside = np.hypot(*np.meshgrid(grid.spec.axis(), grid.spec.axis())) <= 1.0
+    invalid_mean = np.nanmean(scales[~valid]) if (~valid).any() else float("nan")
     st.markdown(
-        f"On this grid: {valid.mean():.0%} of cells are valid; mean ScaLES is "
-        f"{np.nanmean(scales[valid]):.2f} on valid cells and "
-        f"{np.nanmean(scales[~valid]) if (~valid).any() else float('nan'):.2f} on invalid ones; "
-        f"{np.nanmean(scales[inside]):.2f} within radius 1 (where the data are) and "
-        f"{np.nanmean(scales[~inside]):.2f} outside it."
+        f"On this plane: {valid.mean():.0%} of cells are valid; mean ScaLES is "
+        f"**{np.nanmean(scales[valid]):.1f} on valid cells** and "
+        f"**{invalid_mean:.1f} on invalid ones**."
     )
-    here, expressions = _card_auroc(MODEL), _card_auroc("expressions")
     st.info(
-        "Read this honestly: on this small pixel model the decoder saturates away from the "
-        "data (pixels become confidently 0 or 1), which *raises* ScaLES there, and the "
-        "classifier is confident about saturated images too, so validity hardly depends on "
-        f"position. The model cards measure ScaLES's valid-generation AUROC at {here} on "
-        f"this model and {expressions} on the expressions model. A realism score has to be "
-        "checked on each model before it is trusted: that is what the Model view's AUROCs "
-        "are for."
+        f"How far to trust it: over data, prior and far latents of the whole space, ScaLES "
+        f"separates valid from invalid decodings with AUROC {_auroc_text(MODEL)} on this "
+        f"smooth decoder and {_auroc_text('expressions-ar')} on `expressions-ar`, the same "
+        "grammar with a decoder that feeds back its argmax (where the Jacobian only sees the "
+        "latent context). The Model view compares the two families."
     )
 
 
-def _card_auroc(name: str) -> str:
-    """ScaLES's AUROC from a built-in model's card (``evaluation.json``), as text."""
-    import json
-
-    from scales_viz.models.registry import model_dir
-
-    try:
-        record = json.loads((model_dir(name) / "evaluation.json").read_text(encoding="utf-8"))
-        return f"{float(record['auroc']['scales']):.2f}"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "(not measured)"
-
-
-def _chase_controls(model: VAEModel) -> dict[str, object]:
-    cols = st.columns(5)
-    digit = cols[0].selectbox("Target digit", list(range(10)), index=7, key="learn_digit")
-    a = cols[1].slider("Start a", -EXTENT, EXTENT, 1.5, 0.1, key="learn_start_a")
-    b = cols[2].slider("Start b", -EXTENT, EXTENT, -1.0, 0.1, key="learn_start_b")
-    penalty = cols[3].selectbox("Penalty", ["scales", "prior", "likelihood"], key="learn_penalty")
-    alpha = cols[4].slider("Penalty weight alpha", 0.0, 2.0, 0.5, 0.1, key="learn_alpha")
-    return {"digit": int(digit), "start": (float(a), float(b)), "penalty": penalty, "alpha": alpha}
+def _data_starts(plane_model: PlaneModel, model: VAEModel) -> pd.DataFrame:
+    """The reference data points closest to the plane, with their projections."""
+    coords, distance = plane_model.plane.project(model.data_latents)
+    inside = np.abs(coords).max(axis=1) <= EXTENT * model.prior_scale * 0.9
+    order = [int(i) for i in np.argsort(distance) if inside[i]][:START_CHOICES]
+    return pd.DataFrame(
+        {
+            "index": order,
+            "expression": [str(model.data_objects[i]) for i in order],
+            "a": coords[order, 0],
+            "b": coords[order, 1],
+            "distance": distance[order],
+        }
+    )
 
 
-def _run_chase(model: VAEModel, settings: dict[str, object]) -> Chase:
-    key = (model.name, *sorted((k, str(v)) for k, v in settings.items()))
+def _on_field_click() -> None:
+    event = st.session_state.get(CLICK_KEY) or {}
+    points = event.get("selection", {}).get("points", [])
+    if points and "x" in points[0] and "y" in points[0]:
+        st.session_state[START_KEY] = (float(points[0]["x"]), float(points[0]["y"]))
+
+
+def _controls(plane_model: PlaneModel, model: VAEModel) -> dict[str, Any]:
+    starts = _data_starts(plane_model, model)
+    labels = ["the point I clicked on the field"] + [
+        f"data {row.index}: {row.expression} (projected to a={row.a:.2f}, b={row.b:.2f})"
+        for row in starts.itertuples()
+    ]
+    clicked = st.session_state.get(START_KEY)
+    choice = st.selectbox(
+        "Start",
+        labels,
+        index=0 if clicked else 1,
+        key="learn_start_choice",
+        help="A data point's projection onto the plane, or a point clicked on the field below.",
+    )
+    if choice == labels[0]:
+        start = clicked or (0.0, 0.0)
+    else:
+        row = starts.iloc[labels.index(choice) - 1]
+        start = (float(row["a"]), float(row["b"]))
+    cols = st.columns(2)
+    penalty = cols[0].selectbox(
+        "Penalty of the second run", ["scales", "prior", "likelihood"], key="learn_penalty"
+    )
+    alpha = cols[1].slider("Penalty weight alpha", 0.1, 2.0, 0.5, 0.1, key="learn_alpha")
+    return {"start": (round(start[0], 4), round(start[1], 4)), "penalty": penalty, "alpha": alpha}
+
+
+def _comparison(plane_model: PlaneModel, settings: dict[str, Any]) -> Comparison:
     return cached(
-        "learn_chase",
-        key,
-        lambda progress: chase(
-            model,
-            int(settings["digit"]),  # type: ignore[call-overload]
-            settings["start"],  # type: ignore[arg-type]
-            penalty=str(settings["penalty"]),
-            alpha=float(settings["alpha"]),  # type: ignore[arg-type]
+        "learn_runs",
+        _run_key(plane_model, settings),
+        lambda progress: compare_on_plane(
+            plane_model,
+            OBJECTIVE,
+            settings["start"],
+            penalty=settings["penalty"],
+            alpha=settings["alpha"],
+            evaluations=teaching.EVALUATIONS,
+            callback=lambda done: progress(done, 2 * teaching.EVALUATIONS),
         ),
-        label="Climbing",
+        label="Running gp-ascent twice (without and with the penalty)",
     )
 
 
-def _path(result_steps: list[Step], name: str) -> PointsOverlay:
-    """A run's path on the plane (the 2-D latents are the plane coordinates)."""
-    z, best = best_path(points_frame(result_steps, run=name, optimizer=name, seed=0))
-    objective = np.concatenate([s.objective for s in result_steps])
-    texts = [f"step {k}: p={v:.3f}" for k, v in enumerate(objective)]
+def _run_key(plane_model: PlaneModel, settings: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        plane_model.name,
+        plane_model.plane.key(),
+        teaching.EVALUATIONS,
+        *sorted(settings.items()),
+    )
+
+
+def _path(steps: list[Step], name: str) -> PointsOverlay:
+    z, best = best_path(points_frame(steps, run=name, optimizer=name, seed=0))
+    frame = points_frame(steps, run=name, optimizer=name, seed=0)
+    texts = []
+    for step in sorted(frame["step"].unique()):
+        rows = frame[frame["step"] == step]
+        texts.append(f"{name}, round {step}: {int(rows['valid'].sum())} of {len(rows)} valid")
     return PointsOverlay(name, z, np.zeros(len(z)), texts, path=True, best=best)
 
 
-def _step_chase(model: VAEModel, grid: SliceGrid) -> None:
+def _step_runs(model: VAEModel, plane_model: PlaneModel, grid: SliceGrid) -> None:
     st.markdown(
-        "**Over-exploration.** An optimiser asked to make the classifier as sure as possible "
-        "that the decoding is a given digit climbs that probability by gradient ascent "
-        "(unit-length steps of 0.1). Nothing stops it from leaving the region the decoder was "
-        "trained on. The second run adds a realism penalty's unit gradient with weight alpha. "
-        "Change the target, the start and the penalty, then move the step slider."
+        "**Over-exploration.** `gp-ascent` (the paper's optimiser: a Gaussian process on the "
+        "valid observations, then gradient ascent on its expected improvement) searches the "
+        "plane's two coordinates for an expression that fits `1/3 + x + sin(x*x)`. Nothing "
+        "stops it from proposing latents where the decoder emits invalid strings. The second "
+        "run adds a realism penalty's unit gradient with weight alpha. Pick a start (a data "
+        "point, or click the field), then run both."
     )
-    settings = _chase_controls(model)
-    try:
-        found = _run_chase(model, settings)
-    except ScalesVizError as exc:
-        st.error(str(exc))
+    settings = _controls(plane_model, model)
+    st.caption(
+        f"Start at a={settings['start'][0]:.2f}, b={settings['start'][1]:.2f}. Two runs of "
+        f"{teaching.EVALUATIONS} evaluations each; the first time for a start this takes about a "
+        "minute on a laptop CPU (then it is cached)."
+    )
+    key = _run_key(plane_model, settings)
+    found: Comparison | None = None
+    if is_cached("learn_runs", key) or st.button("Run both", key="learn_run", type="primary"):
+        try:
+            found = _comparison(plane_model, settings)
+        except ScalesVizError as exc:
+            st.error(str(exc))
+            return
+    overlays = []
+    if found is not None:
+        plain, penalised = found.summaries
+        overlays = [
+            _path(found.plain.steps, plain.label),
+            _path(found.penalised.steps, penalised.label),
+        ]
+    fig = plot_slice(
+        grid,
+        score="scales",
+        show_invalid=True,
+        objective=OBJECTIVE,
+        overlays=overlays,
+        title="ScaLES (colour), invalid cells (dark), fit to the target (contours)",
+    )
+    st.plotly_chart(fig, key=CLICK_KEY, on_select=_on_field_click, selection_mode=("points",))
+    if found is None:
         return
-    plain, penalised = found.summaries
-    overlays = [
-        _path(found.plain.steps, plain.label),
-        _path(found.penalised.steps, penalised.label),
-    ]
-    st.plotly_chart(
-        plot_slice(
-            grid,
-            score="scales",
-            show_invalid=True,
-            objective=f"looks_like_{found.digit}",
-            overlays=overlays,
-            title=f"Paths on the ScaLES field (contours: p(looks like {found.digit}))",
-        ),
-        key="learn_paths",
-    )
-    last = len(found.plain.steps) - 1
-    step = st.slider("Step", 0, last, last, key="learn_step_slider")
+    _run_details(model, plane_model, found)
+
+
+def _run_details(model: VAEModel, plane_model: PlaneModel, found: Comparison) -> None:
+    rounds = min(len(found.plain.steps), len(found.penalised.steps))
+    step = st.slider("Round", 0, rounds - 1, rounds - 1, key="learn_round")
     cols = st.columns(2)
     for col, result, summary in zip(
         cols, (found.plain, found.penalised), found.summaries, strict=True
     ):
-        point = result.steps[step]
-        image = model.decode(torch.as_tensor(point.z, dtype=torch.float32))[0]
+        record = result.steps[step]
+        finite = np.where(record.valid & np.isfinite(record.objective), record.objective, -np.inf)
+        k = int(np.argmax(finite)) if np.isfinite(finite).any() else 0
+        text = str(record.decoded[k])
         with col:
-            st.markdown(f"**{summary.label}**, step {step}")
-            st.image(
-                upscale(image),
-                caption=(
-                    f"{VALID_MARK if point.valid[0] else INVALID_MARK} · "
-                    f"p({found.digit}) {np.nan_to_num(point.objective[0]):.3f} · "
-                    f"ScaLES {point.scales[0]:.2f} · z = ({point.z[0, 0]:.2f}, {point.z[0, 1]:.2f})"
-                ),
-                clamp=True,
+            st.markdown(f"**{summary.label}**, round {step}: its best proposal")
+            st.plotly_chart(
+                plot_expression_fit(text, height=240), key=f"learn_fit_{summary.label}_{step}"
+            )
+            st.caption(
+                f"`{text}` · {VALID_MARK if record.valid[k] else INVALID_MARK} · "
+                f"objective {record.objective[k]:.3f} · ScaLES {record.scales[k]:.1f} · "
+                f"{int(record.valid.sum())} of {record.size} valid this round"
             )
     table = pd.DataFrame(
         {
             s.label: {
-                "end point": f"({s.end[0]:.2f}, {s.end[1]:.2f})",
-                f"p(looks like {found.digit}) at the end": f"{np.nan_to_num(s.objective):.3f}",
-                "end decoding valid": "yes" if s.valid else "no",
-                "ScaLES at the end": f"{s.scales:.2f}",
-                "distance to the data at the end": f"{s.distance_to_data:.2f}",
-                "valid share along the path": f"{s.valid_share:.0%}",
+                "valid proposals": f"{s.valid_share:.0%}",
+                "best valid objective": f"{s.best_objective:.3f}",
+                "mean ScaLES of the proposals": f"{s.mean_scales:.1f}",
+                "evaluations": s.evaluations,
             }
             for s in found.summaries
         }
     )
     st.table(table)
-    closer = penalised.distance_to_data < plain.distance_to_data
+    plain, penalised = found.summaries
+    more_valid = penalised.valid_share > plain.valid_share
+    better = penalised.best_objective > plain.best_objective
     st.markdown(
-        f"In this run the penalised path ended **{'closer to' if closer else 'farther from'}** "
-        f"the data ({penalised.distance_to_data:.2f} against {plain.distance_to_data:.2f}). "
-        "Try the prior and likelihood penalties too, and compare where each path ends and "
-        "whether its decodings stay valid."
+        f"From this start the penalised run proposed **{'more' if more_valid else 'no more'}** "
+        f"valid expressions ({penalised.valid_share:.0%} against {plain.valid_share:.0%}) and "
+        f"found a **{'better' if better else 'no better'}** fit ({penalised.best_objective:.3f} "
+        f"against {plain.best_objective:.3f}). One start is an anecdote: step 4 gives the "
+        "numbers over 20."
     )
+
+
+def _step_summary() -> None:
+    path = model_dir(MODEL) / SUMMARY_FILE
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        aggregate = record["aggregate"]
+    except (OSError, ValueError, KeyError, TypeError):
+        st.warning(
+            f"No measured summary is shipped with `{MODEL}` ({SUMMARY_FILE}); make it with "
+            f"`scales-viz learn-summary {MODEL}`."
+        )
+        return
+    st.markdown(
+        f"The same comparison from **{record['starts']} starts** (projections of randomly "
+        f"chosen encoded expressions onto the plane), `{record['optimizer']}`, "
+        f"{record['evaluations']} evaluations per run, penalty `{record['penalty']}` with "
+        f"alpha {record['alpha']:g}. Mean ± standard deviation over the starts."
+    )
+    rows = {}
+    for kind, label in (("plain", "no penalty"), ("penalised", f"{record['penalty']} penalty")):
+        agg = aggregate[kind]
+        rows[label] = {
+            "valid proposals": f"{agg['valid_share_mean']:.0%} ± {agg['valid_share_std']:.0%}",
+            "best valid objective": f"{agg['best_objective_mean']:.3f} ± "
+            f"{agg['best_objective_std']:.3f}",
+            "starts with nothing valid": agg["no_valid"],
+        }
+    st.table(pd.DataFrame(rows))
+    if record.get("verdict"):
+        st.markdown(record["verdict"])
+    st.caption(f"Measured with `{record.get('command', '')}` on {record.get('date', '?')}.")
 
 
 def _step_reading() -> None:
     st.markdown(
-        "- **Slices** colour a plane through latent space by ScaLES (or a baseline); the dark "
-        "overlay marks invalid decodings, the red dashed line is a ScaLES threshold, and "
-        "clicking a cell decodes it.\n"
+        "- **Model** gives each score's valid-generation AUROC and compares decoder families: "
+        "check it before using a score as a realism constraint on a model.\n"
+        "- **Slices** colour any plane through latent space by ScaLES (or a baseline); dark "
+        "cells decode invalid, contours show an objective, and clicking a cell decodes it.\n"
         "- **Projection** maps many latents to 2-D with UMAP; distances there are only "
         "roughly meaningful, so decode points (Inspect) rather than trusting positions.\n"
-        "- **Optimisers** compare runs: best valid objective over evaluations, the share of "
-        "valid proposals per round (over-exploration shows as a falling share), ScaLES "
-        "along each run, and realism against objective.\n"
-        "- **Model** gives each score's valid-generation AUROC: check it before using a score "
-        "as a realism constraint on a model."
+        "- **Optimisers** run and compare optimisers in the full latent space: best valid "
+        "objective over evaluations, the share of valid proposals per round (over-exploration "
+        "shows as a falling share), ScaLES along each run, and realism against objective."
     )
 
 
 def main() -> None:
-    """Render the view (always on the 2-D digits model, whatever the sidebar says)."""
+    """Render the view (always on the flagship expressions model, whatever the sidebar says)."""
     st.title("Learn: exploring a latent space")
     try:
         model = get_model(MODEL)
     except ScalesVizError as exc:
         st.error(f"The walk-through needs the built-in {MODEL} model: {exc}")
         st.stop()
-    st.caption(f"On the built-in `{MODEL}` model (latent dimension 2, 8x8 digit images).")
+    st.caption(
+        f"On the built-in `{MODEL}` model (latent dimension {model.latent_dim}, arithmetic "
+        "expressions), on one plane of its latent space."
+    )
     step = st.radio("Step", STEPS, key="learn_step", horizontal=True)
-    if step == STEPS[0]:
-        _step_space(model)
-        return
-    grid = _grid(model)
-    if step == STEPS[1]:
-        _step_field(model, grid)
-    elif step == STEPS[2]:
-        _step_chase(model, grid)
-    else:
+    if step == STEPS[4]:
         _step_reading()
+        return
+    if step == STEPS[3]:
+        _step_summary()
+        return
+    plane = learn_plane(model)
+    grid = _grid(model, plane)
+    if step == STEPS[0]:
+        _step_plane(model, plane, grid)
+    elif step == STEPS[1]:
+        _step_field(model, grid)
+    else:
+        _step_runs(model, PlaneModel(model, plane), grid)
 
 
 main()

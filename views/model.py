@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import pandas as pd
 import streamlit as st
 
-from scales_viz.evaluation import Evaluation, evaluate_model
+from scales_viz.evaluation import Evaluation, evaluate_model, family_rows, scales_caveat
 from scales_viz.figures.scores import plot_score_distributions
+from scales_viz.models import VAEModel, list_models
+from scales_viz.models.registry import model_dir
 from ui.cache import cached
 from ui.render import INVALID_MARK, VALID_MARK, render_grid
-from ui.state import current_model
+from ui.state import current_model, get_model
 
 PRIOR_SAMPLES = 12
 GROUP_SIZES = (100, 200, 500)
@@ -38,6 +44,11 @@ def main() -> None:
                 "`scales-viz evaluate NAME --out DIR` (other models); the live numbers below "
                 "are measured the same way."
             )
+
+    card_record = _card_record(model.name) if model.directory else {}
+    caveat = scales_caveat(card_record) if card_record else None
+    if caveat:
+        st.warning(caveat)
 
     st.subheader("Decodings of prior samples")
     seed = int(st.number_input("Sample seed", 0, 10_000, 0, key="model_prior_seed"))
@@ -74,6 +85,46 @@ def main() -> None:
         + ", ".join(f"{k} {v:.2f}" for k, v in evaluation.seconds.items())
     )
     st.plotly_chart(plot_score_distributions(evaluation), key="model_distributions")
+    _families(model, evaluation)
+
+
+def _card_record(name: str) -> dict[str, Any]:
+    """A built-in model's measured card (``evaluation.json``), or {}."""
+    try:
+        record = json.loads((model_dir(name) / "evaluation.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _families(model: VAEModel, evaluation: Evaluation) -> None:
+    """The decoder-family comparison: this task's built-ins (their cards) and registered
+    models of the task (measured live on request)."""
+    task = model.manifest.get("task")
+    records = []
+    builtins = [info for info in list_models() if info.task == task and info.available]
+    for info in builtins:
+        card = evaluation.to_dict() if info.name == model.name else _card_record(info.name)
+        if card:
+            records.append((info.name, dict(get_model(info.name).manifest), card))
+    if model.name not in {info.name for info in builtins}:  # a registered model, measured live
+        records.append((model.name, dict(model.manifest), evaluation.to_dict()))
+    if len(records) < 2:
+        return
+    st.subheader("Decoder families: does ScaLES apply to my decoder?")
+    st.markdown(
+        "ScaLES differentiates the map from `z` to the decoder's output distribution. When a "
+        "decoder feeds back its own **softmax**, that map is smooth and the Jacobian sees how "
+        "every token depends on `z`, through the latent context and through the tokens before "
+        "it. When it feeds back its **argmax** (greedy autoregressive decoding), the fed-back "
+        "tokens are locally constant: the Jacobian sees only the path through the latent "
+        "context, and the score loses much of its signal. The models of this task below, "
+        "measured with the same protocol (the current model live, the others from their "
+        "cards; a registered model, such as the ScaLES authors' checkpoint, joins the table "
+        "when it is the model picked in the sidebar):"
+    )
+    frame = pd.DataFrame(family_rows(records)).set_index("model")
+    st.dataframe(frame.style.format(precision=3, na_rep="n/a"), key="model_families")
 
 
 main()

@@ -35,7 +35,7 @@ from scales_viz.lso.optimizers import (
     optimizer_label,
     run,
 )
-from scales_viz.lso.records import RunStatus, Step, best_path, points_frame, z_matrix
+from scales_viz.lso.records import RunStatus, Step, best_path_rows, points_frame, z_matrix
 from scales_viz.lso.store import RunStore, StoredRun
 from scales_viz.models import VAEModel
 from scales_viz.selection import MAX_SELECTION, Selection
@@ -218,7 +218,8 @@ def _import_panel(model: VAEModel, store: RunStore) -> None:
         return
     finally:
         bar.empty()
-    st.session_state[SELECTED_KEY] = [r.id for r in stored]
+    before = list(st.session_state.get(SELECTED_KEY, []))
+    st.session_state[SELECTED_KEY] = before + [r.id for r in stored if r.id not in before]
     st.success(f"Imported {len(stored)} run(s) from {upload.name}.")
 
 
@@ -333,10 +334,26 @@ def _show_picked(model: VAEModel, points: pd.DataFrame) -> None:
         )
 
 
-def trajectory(points: pd.DataFrame, name: str) -> dict[str, Any]:
+def trajectory(points: pd.DataFrame, name: str, model: str) -> dict[str, Any]:
     """A run as a Slices overlay (the session-state layout documented in ``ui/state.py``)."""
-    z, best = best_path(points)
-    return {"name": name, "z": z.tolist(), "best": best, "steps": len(z)}
+    rows, best = best_path_rows(points)
+    z = z_matrix(rows) if len(rows) else np.zeros((0, 0))
+
+    def floats(column: str) -> list[float | None]:
+        values = rows[column].to_numpy(np.float64) if column in rows else np.full(len(rows), np.nan)
+        return [float(v) if np.isfinite(v) else None for v in values]
+
+    return {
+        "name": name,
+        "model": model,
+        "z": z.tolist(),
+        "best": best,
+        "steps": len(z),
+        "step": [int(v) for v in rows["step"]],
+        "objective": floats("objective"),
+        "valid": [bool(v) for v in rows["valid"]],
+        "scales": floats("scales"),
+    }
 
 
 def _compare(model: VAEModel, store: RunStore, runs: list[StoredRun], selected: list[str]) -> None:
@@ -367,13 +384,20 @@ def _compare(model: VAEModel, store: RunStore, runs: list[StoredRun], selected: 
         _show_picked(model, points)
     by_id = {r.id: r for r in runs}
     cols = st.columns(len(EXPORT_FORMATS) + 1)
-    if cols[0].button("Show on Slices", key="opt_to_slices", help="overlay on the Slices page"):
-        st.session_state[TRAJECTORIES_KEY] = [
-            trajectory(points[points["run"] == run_id], by_id[run_id].name)
+    if cols[0].button(
+        "Show on Slices", key="opt_to_slices", help="open Slices on the plane through these runs"
+    ):
+        sent = [
+            trajectory(points[points["run"] == run_id], by_id[run_id].name, model.name)
             for run_id in selected
             if run_id in by_id
         ]
-        st.success(f"{len(selected)} run(s) sent to the Slices page.")
+        st.session_state[TRAJECTORIES_KEY] = sent
+        usable = [run for run in sent if run["steps"] >= 3]
+        if usable:  # the plane through the first run's start, best and end
+            st.session_state["slice_plane"] = "through a run"
+            st.session_state["slice_run"] = usable[0]["name"]
+        st.switch_page("views/slices.py")
     for col, fmt in zip(cols[1:], EXPORT_FORMATS, strict=True):
         col.download_button(
             f"Export {fmt.upper()}",
@@ -411,7 +435,9 @@ def main() -> None:
         if form is not None:
             try:
                 launched = _launch(model, store, form)
-                st.session_state[SELECTED_KEY] = launched
+                # New runs join the comparison; the runs already picked stay.
+                before = list(st.session_state.get(SELECTED_KEY, []))
+                st.session_state[SELECTED_KEY] = before + [i for i in launched if i not in before]
                 st.success(f"Finished {len(launched)} run(s).")
             except ScalesVizError as exc:
                 st.error(str(exc))

@@ -50,7 +50,7 @@ MAX_TABLE_ROWS = 2000
 
 def _run_plane(model: VAEModel, name: str | None) -> Plane:
     """The plane through a sent run's start, best and end points."""
-    runs = {str(r["name"]): r for r in st.session_state.get(TRAJECTORIES_KEY, [])}
+    runs = {str(r["name"]): r for r in _model_runs(model)}
     if name not in runs:
         raise ScalesVizError(
             "No run to take the plane from: send runs from the Optimisers page first."
@@ -63,6 +63,17 @@ def _run_plane(model: VAEModel, name: str | None) -> Plane:
     best = runs[name].get("best")
     middle = int(best) if best is not None and 0 < int(best) < len(z) - 1 else len(z) // 2
     return plane_through([z[0], z[middle], z[-1]])
+
+
+def _model_runs(model: VAEModel) -> list[dict[str, Any]]:
+    """The runs sent from Optimisers that belong to `model` (never another model's)."""
+    return [
+        run
+        for run in st.session_state.get(TRAJECTORIES_KEY, [])
+        if run.get("model", model.name) == model.name
+        and np.asarray(run.get("z", [])).ndim == 2
+        and np.asarray(run["z"]).shape[1] == model.latent_dim
+    ]
 
 
 def _plane(model: VAEModel, form: dict[str, Any]) -> Plane:
@@ -119,7 +130,7 @@ def _controls(model: VAEModel) -> dict[str, Any]:
             key="slice_points",
             help="for 'through three points': separate with ';'",
         )
-        sent = [str(r["name"]) for r in st.session_state.get(TRAJECTORIES_KEY, [])]
+        sent = [str(r["name"]) for r in _model_runs(model)]
         run = st.selectbox(
             "Run (for 'through a run': its start, best and end)",
             sent,
@@ -162,51 +173,102 @@ def _data_scales(model: VAEModel) -> np.ndarray:
     )
 
 
+def _run_texts(run: dict[str, Any]) -> list[str]:
+    """Hover text of each point of a sent run: step, objective, validity, ScaLES."""
+    n = len(run["z"])
+
+    def pick(key: str, k: int) -> Any:
+        values = run.get(key) or []
+        return values[k] if k < len(values) else None
+
+    def number(value: Any) -> str:
+        return "n/a" if value is None else f"{float(value):.4g}"
+
+    texts = []
+    for k in range(n):
+        step = pick("step", k)
+        valid = pick("valid", k)
+        texts.append(
+            f"step {k if step is None else step}: objective {number(pick('objective', k))}, "
+            f"{'valid' if valid else 'invalid' if valid is not None else 'validity n/a'}, "
+            f"ScaLES {number(pick('scales', k))}"
+        )
+    return texts
+
+
 def _overlays(
     model: VAEModel, plane: Plane, extent: float, max_distance: float
-) -> list[PointsOverlay]:
-    overlays = []
+) -> tuple[list[PointsOverlay], list[np.ndarray]]:
+    """The overlays to draw, and the stored latents of each one's points (for decoding a
+    clicked point exactly, not the cell under it)."""
+    overlays: list[PointsOverlay] = []
+    latents: list[np.ndarray] = []
     if max_distance > 0:
-        coords, dist = plane.project(model.data_latents.double().numpy())
+        data = model.data_latents.double().numpy()
+        coords, dist = plane.project(data)
         keep = (dist <= max_distance) & (np.abs(coords) <= extent).all(axis=1)
         texts = [
             str(model.data_objects[i])[:60] if model.render != "image" else f"data {i}"
             for i in np.flatnonzero(keep)
         ]
         overlays.append(PointsOverlay("data latents", coords[keep], dist[keep], texts))
+        latents.append(data[keep])
     linked = get_selection(model.name)
     if linked is not None and linked[0].source != "slices":
         coords, dist = plane.project(linked[0].z)
         overlays.append(
             PointsOverlay(f"selection ({linked[0].source})", coords, dist, linked[0].labels)
         )
-    for run in st.session_state.get(TRAJECTORIES_KEY, []):
+        latents.append(np.asarray(linked[0].z, dtype=np.float64))
+    for run in _model_runs(model):
         z = np.asarray(run["z"], dtype=np.float64)
-        if z.ndim == 2 and z.shape[1] == model.latent_dim:
-            coords, dist = plane.project(z)
-            texts = [f"step {k}" for k in range(len(z))]
-            best = run.get("best")
-            overlays.append(
-                PointsOverlay(
-                    str(run["name"]),
-                    coords,
-                    dist,
-                    texts,
-                    path=True,
-                    best=None if best is None else int(best),
-                )
+        coords, dist = plane.project(z)
+        best = run.get("best")
+        overlays.append(
+            PointsOverlay(
+                str(run["name"]),
+                coords,
+                dist,
+                _run_texts(run),
+                path=True,
+                best=None if best is None else int(best),
             )
-    return overlays
+        )
+        latents.append(z)
+    return overlays, latents
 
 
 def _on_select() -> None:
-    """Keep the chart's picked points (callback: Streamlit rebuilds the chart widget whenever
-    the figure changes, so the return value of the rerun can be empty)."""
+    """Keep the chart's picked points with their custom data (callback: Streamlit rebuilds
+    the chart widget whenever the figure changes, so the return value of the rerun can be
+    empty)."""
     event = st.session_state.get(CHART_KEY) or {}
     points = event.get("selection", {}).get("points", [])
     st.session_state[PICKED_KEY] = [
-        (float(p["x"]), float(p["y"])) for p in points if "x" in p and "y" in p
+        (float(p["x"]), float(p["y"]), list(p.get("customdata") or []))
+        for p in points
+        if "x" in p and "y" in p
     ]
+
+
+def _picked_overlay_points(
+    picked: list[tuple[float, float, list[Any]]],
+    overlays: list[PointsOverlay],
+    latents: list[np.ndarray],
+) -> tuple[np.ndarray, list[str]] | None:
+    """The stored latents and labels of picked overlay points (run, data or selection
+    points), or None when the pick holds none (then it is cells)."""
+    rows, labels = [], []
+    for _x, _y, custom in picked:
+        if len(custom) == 2 and int(custom[0]) < 0:
+            k, i = -int(custom[0]) - 1, int(custom[1])
+            if 0 <= k < len(overlays) and 0 <= i < len(latents[k]):
+                rows.append(latents[k][i])
+                text = overlays[k].text[i] if i < len(overlays[k].text) else f"point {i}"
+                labels.append(f"{overlays[k].name}: {text}")
+    if not rows:
+        return None
+    return np.stack(rows), labels
 
 
 def _cells_at(grid: SliceGrid, coords: list[tuple[float, float]]) -> list[tuple[int, int]]:
@@ -245,6 +307,23 @@ def _decode_panel(model: VAEModel, grid: SliceGrid, cells: list[tuple[int, int]]
     if len(cells) > 1:
         shown = _cells_table(grid, cells[:MAX_TABLE_ROWS])
         st.dataframe(shown, hide_index=True, key="slice_selection_table")
+
+
+def _decode_points(model: VAEModel, z: np.ndarray, labels: list[str]) -> None:
+    """Decode picked run, data or selection points at their stored latents."""
+    st.subheader("Decoded point" if len(z) == 1 else f"{len(z)} picked points")
+    latent = torch.as_tensor(np.asarray(z[:1]), dtype=torch.float64)
+    obj = model.decode(latent.float())[0]
+    valid = model.is_valid(obj)
+    left, right = st.columns([1, 2])
+    with left:
+        render_object(model, obj, VALID_MARK if valid else INVALID_MARK)
+    with right:
+        facts = {"point": labels[0] if labels else "", "valid": "yes" if valid else "no"}
+        facts["ScaLES (at the stored latent)"] = f"{float(model.scales(latent)[0]):.4f}"
+        for name in model.objectives:
+            facts[name] = f"{float(model.objective_values([obj], name)[0]):.4f}"
+        st.table(pd.DataFrame({"value": facts}))
 
 
 def _cells_table(grid: SliceGrid, cells: list[tuple[int, int]]) -> pd.DataFrame:
@@ -356,7 +435,7 @@ def main() -> None:
     threshold = None
     if percentile > 0:
         threshold = float(np.percentile(_data_scales(model), percentile))
-    overlays = _overlays(model, plane, extent, float(near) * model.prior_scale)
+    overlays, overlay_latents = _overlays(model, plane, extent, float(near) * model.prior_scale)
     fig = plot_slice(
         grid,
         score=score,
@@ -379,18 +458,41 @@ def main() -> None:
         "Click a cell, or box-select a region, to decode it."
     )
     picked = st.session_state.pop(PICKED_KEY, None)
+    owner = (model.name, spec.key())
     if picked:
-        cells = _cells_at(grid, picked)[:MAX_SELECTION]
-        st.session_state[SLICE_SELECTION_KEY] = cells
-        set_selection(
-            Selection(
-                model=model.name,
-                source="slices",
-                z=np.array([grid.cell_latent(r, c) for r, c in cells]),
-                labels=tuple(f"cell ({r}, {c})" for r, c in cells),
+        points = _picked_overlay_points(picked, overlays, overlay_latents)
+        if points is not None:  # run, data or selection points: their own stored latents
+            z, labels = points
+            st.session_state[SLICE_SELECTION_KEY] = {"owner": owner, "cells": [], "points": True}
+            set_selection(
+                Selection(
+                    model=model.name,
+                    source="slices",
+                    z=z[:MAX_SELECTION],
+                    labels=tuple(labels[:MAX_SELECTION]),
+                )
             )
-        )
-    _decode_panel(model, grid, st.session_state.get(SLICE_SELECTION_KEY, []))
+        else:
+            cells = _cells_at(grid, [(x, y) for x, y, _ in picked])[:MAX_SELECTION]
+            st.session_state[SLICE_SELECTION_KEY] = {"owner": owner, "cells": cells}
+            set_selection(
+                Selection(
+                    model=model.name,
+                    source="slices",
+                    z=np.array([grid.cell_latent(r, c) for r, c in cells]),
+                    labels=tuple(f"cell ({r}, {c})" for r, c in cells),
+                )
+            )
+    chosen = st.session_state.get(SLICE_SELECTION_KEY)
+    # Picks belong to the model and grid they were made on; another model or grid drops them.
+    if not isinstance(chosen, dict) or chosen.get("owner") != owner:
+        chosen = None
+    if chosen and chosen.get("points"):
+        linked = get_selection(model.name)
+        if linked is not None:
+            _decode_points(model, linked[0].z, list(linked[0].labels))
+    elif chosen:
+        _decode_panel(model, grid, [tuple(c) for c in chosen["cells"]])
     _exports(grid, fig)
 
 

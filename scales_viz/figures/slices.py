@@ -15,8 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import plotly.graph_objects as go
 
-from scales_viz.figures.markers import path_markers
+from scales_viz.figures.markers import BEST_MARK, START_MARK, path_markers
 from scales_viz.slices import SliceGrid
+
+#: The two colours of the validity map.
+VALID_CELL_COLOUR = "#2ca02c"
+INVALID_CELL_COLOUR = "#d62728"
 
 __all__ = [
     "CELL_LAYER",
@@ -36,7 +40,9 @@ SCORE_TITLES = {
     "prior": "log prior",
     "distance_to_data": "-distance to data (k=3)",
 }
-INVALID_COLOUR = "rgba(40, 40, 40, 0.55)"
+#: Invalid cells are dimmed lightly; the boundary between valid and invalid is a line.
+INVALID_COLOUR = "rgba(40, 40, 40, 0.35)"
+BOUNDARY_COLOUR = "#111111"
 THRESHOLD_COLOUR = "#ff4b4b"
 CONTOUR_COLOUR = "rgba(255, 255, 255, 0.9)"
 #: Figure side in pixels; the click markers are sized to tile it.
@@ -55,6 +61,9 @@ class PointsOverlay:
         path: draw as a path (a trajectory) rather than markers only; a path gets a start
             marker on its first point.
         best: index of the point to mark as the best (a run's best valid point), or None.
+
+    Each point carries ``customdata = [-(k + 1), i]`` (overlay `k` of the figure, point `i`),
+    so a click on it can be told from a click on a cell (``[row, col]``, both >= 0).
     """
 
     name: str
@@ -117,8 +126,23 @@ def _get_slice_info(
         contours=contours,
         threshold=threshold,
         overlays=tuple(overlays),
-        title=title or f"{SCORE_TITLES.get(score, score)} on {grid.spec.plane.label or 'plane'}",
+        title=title or f"{SCORE_TITLES.get(score, score)} on {plane_phrase(grid.spec.plane.label)}",
     )
+
+
+def plane_phrase(label: str) -> str:
+    """A plane's label as words after "on": "the plane through three points"."""
+    if not label:
+        return "a plane"
+    if label.startswith("axes"):
+        return f"the plane of latent {label}"
+    if label.startswith("random"):
+        return f"a random plane{label.removeprefix('random')}"
+    if label.startswith("PCA"):
+        return "the plane of the data latents' top two principal directions"
+    if label.startswith("through"):
+        return f"the plane {label}"
+    return f"the plane {label}"
 
 
 def _cell_layer(axis: np.ndarray, values: np.ndarray, title: str) -> go.Scattergl:
@@ -172,6 +196,21 @@ def _build_slice_figure(info: SliceFigureInfo) -> go.Figure:
                 name="invalid decoding",
             )
         )
+        if not info.invalid.all():
+            fig.add_trace(
+                go.Contour(
+                    x=axis,
+                    y=axis,
+                    z=info.invalid.astype(np.float32),
+                    contours={"coloring": "lines", "start": 0.5, "end": 0.5, "size": 1.0},
+                    line={"color": BOUNDARY_COLOUR, "width": 2},
+                    colorscale=[[0, BOUNDARY_COLOUR], [1, BOUNDARY_COLOUR]],
+                    showscale=False,
+                    hoverinfo="skip",
+                    name="validity boundary (dimmed side: invalid)",
+                    showlegend=True,
+                )
+            )
     if info.contours is not None:
         name, values = info.contours
         fig.add_trace(
@@ -206,13 +245,35 @@ def _build_slice_figure(info: SliceFigureInfo) -> go.Figure:
                 name=f"ScaLES threshold ({info.threshold:.2f})",
             )
         )
-    for overlay in info.overlays:
-        for trace in _overlay_traces(overlay):
-            fig.add_trace(trace)
+    # The cell layer goes under the overlays, so run and data points win hover and clicks.
     fig.add_trace(_cell_layer(axis, info.values, info.score_title))
+    for k, overlay in enumerate(info.overlays):
+        for trace in _overlay_traces(overlay, k):
+            fig.add_trace(trace)
+    if any(o.path for o in info.overlays):
+        for label, symbol, colour in (START_MARK, BEST_MARK):
+            fig.add_trace(
+                go.Scatter(
+                    x=[None],
+                    y=[None],
+                    mode="markers",
+                    marker={"symbol": symbol, "color": colour, "size": 12, "line": {"width": 1}},
+                    name=f"{label} of each run",
+                    hoverinfo="skip",
+                )
+            )
     _plane_layout(fig, axis, info.title, width=FIGURE_SIDE + 180)
-    fig.update_layout(legend={"orientation": "h", "y": -0.15})
+    _legend_below(fig)
     return fig
+
+
+def _legend_below(fig: go.Figure) -> None:
+    """A horizontal legend under the x axis title, with room kept for it."""
+    fig.update_layout(
+        legend={"orientation": "h", "x": 0.0, "y": -0.14, "yanchor": "top"},
+        height=FIGURE_SIDE + 90,
+        margin={"l": 60, "r": 20, "t": 50, "b": 150},
+    )
 
 
 def _plane_layout(fig: go.Figure, axis: np.ndarray, title: str, *, width: int) -> None:
@@ -228,9 +289,9 @@ def _plane_layout(fig: go.Figure, axis: np.ndarray, title: str, *, width: int) -
     )
 
 
-def _overlay_traces(overlay: PointsOverlay) -> list[go.Scatter | go.Scattergl]:
+def _overlay_traces(overlay: PointsOverlay, index: int) -> list[go.Scatter | go.Scattergl]:
     """The overlay's points (a path in step order for trajectories), then its start and best
-    markers (named ``NAME start`` and ``NAME best``)."""
+    markers (one legend entry per overlay: the markers share its legend group)."""
     markers = path_markers(
         overlay.name,
         overlay.coords,
@@ -239,29 +300,43 @@ def _overlay_traces(overlay: PointsOverlay) -> list[go.Scatter | go.Scattergl]:
         scatter=go.Scattergl,
         size=15,
     )
-    return [_overlay_trace(overlay), *markers]
+    # path_markers gives the start (point 0) first, then the best.
+    points = ([0] if overlay.path and len(overlay.coords) else []) + (
+        [overlay.best] if overlay.best is not None else []
+    )
+    for marker, point in zip(markers, points, strict=False):
+        marker.update(
+            legendgroup=overlay.name,
+            showlegend=False,
+            customdata=np.array([[-(index + 1), point]], dtype=np.int32),
+        )
+    return [_overlay_trace(overlay, index), *markers]
 
 
-def _overlay_trace(overlay: PointsOverlay) -> go.Scattergl:
+def _overlay_trace(overlay: PointsOverlay, index: int) -> go.Scattergl:
     coords = np.asarray(overlay.coords, dtype=np.float32).reshape(-1, 2)
     distance = np.asarray(overlay.distance, dtype=np.float32)
     text = [
-        f"{label}<br>distance off plane {dist:.3f}"
+        f"{label}<br>distance off the plane {dist:.3f}"
         for label, dist in zip(overlay.text or [""] * len(distance), distance.tolist(), strict=True)
     ]
+    n = coords.shape[0]
+    customdata = np.stack([np.full(n, -(index + 1)), np.arange(n)], axis=1).astype(np.int32)
     return go.Scattergl(
         x=coords[:, 0],
         y=coords[:, 1],
         mode="lines+markers" if overlay.path else "markers",
         marker={
-            "size": 7,
+            "size": 8 if overlay.path else 7,
             "color": distance,
             "colorscale": "Greys",
             "reversescale": True,
             "line": {"width": 1, "color": "white"},
         },
         name=overlay.name,
+        legendgroup=overlay.name,
         text=text,
+        customdata=customdata,
         hovertemplate="%{text}<extra>" + overlay.name + "</extra>",
     )
 
@@ -302,8 +377,21 @@ def plot_slice(
 def plot_validity_map(
     grid: SliceGrid, *, title: str = "Validity of each cell's decoding"
 ) -> go.Figure:
-    """Valid (1) and invalid (0) cells of a slice, on the same axes as :func:`plot_slice`."""
+    """Valid and invalid cells of a slice, on the same axes as :func:`plot_slice`.
+
+    Two colours with a two-entry legend (not a continuous colour bar); hovering a cell shows
+    its decoding when the grid has them.
+    """
     axis = grid.spec.axis().astype(np.float32)
+    r = axis.shape[0]
+    decoded = list(grid.decoded) if len(grid.decoded) == r * r else [""] * (r * r)
+    text = np.array(
+        [
+            f"{'valid' if ok else 'invalid'}: {obj}"
+            for ok, obj in zip(grid.valid.ravel(), decoded, strict=True)
+        ],
+        dtype=object,
+    ).reshape(r, r)
     fig = go.Figure(
         go.Heatmap(
             x=axis,
@@ -311,10 +399,24 @@ def plot_validity_map(
             z=grid.valid.astype(np.float32),
             zmin=0.0,
             zmax=1.0,
-            colorscale=[[0.0, "#d62728"], [1.0, "#2ca02c"]],
-            colorbar={"title": {"text": "valid"}, "tickvals": [0, 1], "ticktext": ["no", "yes"]},
-            hovertemplate="a=%{x:.2f}, b=%{y:.2f}: %{z}<extra></extra>",
+            colorscale=[[0.0, INVALID_CELL_COLOUR], [1.0, VALID_CELL_COLOUR]],
+            showscale=False,
+            text=text,
+            hovertemplate="a=%{x:.2f}, b=%{y:.2f}<br>%{text}<extra></extra>",
+            name="validity",
         )
     )
+    for label, colour in (("valid", VALID_CELL_COLOUR), ("invalid", INVALID_CELL_COLOUR)):
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                marker={"symbol": "square", "size": 12, "color": colour},
+                name=f"{label} decoding",
+                showlegend=True,
+            )
+        )
     _plane_layout(fig, axis, title, width=FIGURE_SIDE + 80)
+    _legend_below(fig)
     return fig

@@ -137,7 +137,8 @@ class Settings:
         raw_samples: raw samples for the L-BFGS start points (``lbfgs``).
         n_candidates: Sobol candidates per TuRBO round.
         shortlist: candidates per Thompson draw that get the penalty (TuRBO).
-        start: `batch_size x d` start points for ``gradient`` (default: prior samples).
+        start: `batch_size x d` start points for ``gradient`` (default: prior samples); for
+            the GP methods, the first rows of the initial design (the rest as ``initial``).
         with_scales: compute ScaLES for every proposal (for the ScaLES-along-run view).
     """
 
@@ -199,6 +200,7 @@ class Settings:
                 "starts",
                 "step_size",
                 "bound",
+                "start",
             ),
             "lbfgs": ("batch_size", "n_initial", "initial", "bound", "raw_samples"),
             "turbo": (
@@ -405,11 +407,26 @@ class _Random(_Strategy):
 class _GPStrategy(_Strategy):
     def __init__(self, ctx: _Context) -> None:
         super().__init__(ctx)
-        self.first_step_size = ctx.settings.n_initial
+        s = ctx.settings
+        self.first_step_size = s.n_initial
+        if s.start is not None:
+            start = torch.tensor(s.start, dtype=torch.float64)
+            if start.ndim != 2 or start.shape[1] != ctx.d or not 1 <= start.shape[0] <= s.n_initial:
+                raise InputValueError(
+                    f"settings.start must be k x d with 1 <= k <= n_initial = {s.n_initial} and "
+                    f"d = {ctx.d}; got shape {tuple(start.shape)}."
+                )
+            if not torch.isfinite(start).all():
+                raise InputValueError("settings.start holds NaN or inf.")
 
     def propose(self, history: _History, n: int, step: int) -> Tensor:
         if step == 0:
-            return self.ctx.initial(n)
+            start = self.ctx.settings.start
+            if not start:
+                return self.ctx.initial(n)
+            given = torch.tensor(start, dtype=torch.float64)[:n]
+            rest = n - given.shape[0]
+            return torch.cat([given, self.ctx.initial(rest)]) if rest > 0 else given
         x, y = history.observations()
         if y.shape[0] < 2:
             LOG.info("step %d: fewer than 2 valid observations; proposing prior samples", step)

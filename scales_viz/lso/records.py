@@ -45,6 +45,7 @@ __all__ = [
     "RunStatus",
     "Step",
     "best_path",
+    "best_path_rows",
     "latent_columns",
     "points_frame",
     "z_matrix",
@@ -268,6 +269,25 @@ def steps_from_points(points: pd.DataFrame) -> list[Step]:
     return out
 
 
+def best_path_rows(points: pd.DataFrame) -> tuple[pd.DataFrame, int | None]:
+    """One run's path as rows of its points table: the best proposal of each step, in step
+    order (a step without a valid point contributes its first proposal), and the index (into
+    those rows) of the run's best valid point, or None when no point is valid."""
+    if points.empty:
+        return points.iloc[0:0], None
+    ordered = points.sort_values(["step", "index"], kind="stable")
+    objective = ordered["objective"].to_numpy(np.float64)
+    score = np.where(ordered["valid"].to_numpy(bool) & np.isfinite(objective), objective, -np.inf)
+    steps = ordered["step"].to_numpy()
+    keep = []
+    for step in np.unique(steps):
+        rows = np.flatnonzero(steps == step)
+        keep.append(int(rows[np.argmax(score[rows])]))
+    kept = score[keep]
+    best = int(np.argmax(kept)) if np.isfinite(kept).any() else None
+    return ordered.iloc[keep], best
+
+
 def best_path(points: pd.DataFrame) -> tuple[np.ndarray, int | None]:
     """One run's path for drawing: the best proposal of each step, in step order.
 
@@ -280,17 +300,8 @@ def best_path(points: pd.DataFrame) -> tuple[np.ndarray, int | None]:
     """
     if points.empty:
         return np.zeros((0, 0)), None
-    ordered = points.sort_values(["step", "index"], kind="stable")
-    objective = ordered["objective"].to_numpy(np.float64)
-    score = np.where(ordered["valid"].to_numpy(bool) & np.isfinite(objective), objective, -np.inf)
-    steps = ordered["step"].to_numpy()
-    keep = []
-    for step in np.unique(steps):
-        rows = np.flatnonzero(steps == step)
-        keep.append(int(rows[np.argmax(score[rows])]))
-    kept = score[keep]
-    best = int(np.argmax(kept)) if np.isfinite(kept).any() else None
-    return z_matrix(ordered)[keep], best
+    rows, best = best_path_rows(points)
+    return z_matrix(rows), best
 
 
 def _missing(value: object) -> bool:

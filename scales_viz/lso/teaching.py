@@ -1,105 +1,335 @@
-"""The Learn walk-through's experiment: gradient ascent on ``looks_like_k``, with and without a
-realism penalty, from one start point on a 2-D model (``digits-2d``)."""
+"""The Learn walk's experiment: latent-space optimisation on one plane of a model, with and
+without a realism penalty (the ScaLES paper's Figure 1, live).
+
+:class:`PlaneModel` restricts a model to a plane ``z = origin + a u + b v``: its latents are
+the plane coordinates `(a, b)`, so any optimiser of :mod:`scales_viz.lso.optimizers` searches
+the plane and its whole path can be drawn. Decoding, validity, objectives and likelihood are
+the full model's at the lifted point; ScaLES is the full model's score (its `d`-dimensional
+Jacobian), and its gradient in `(a, b)` is the projection of the full gradient onto the plane.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor, nn
 
 from scales_viz.errors import InputValueError
 from scales_viz.lso.optimizers import Budget, Settings, run
 from scales_viz.lso.records import RunResult
-from scales_viz.score import distance_to_data
+from scales_viz.score import check_latents
+from scales_viz.slices import Plane, pca_plane
 
-__all__ = ["Chase", "ChaseSummary", "chase"]
+__all__ = [
+    "Comparison",
+    "PathSummary",
+    "PlaneModel",
+    "compare_on_plane",
+    "learn_plane",
+    "summarise_starts",
+]
+
+#: The walk's optimiser settings: a small initial design around the start, then rounds of
+#: `BATCH` proposals by GP-guided gradient ascent in the plane.
+N_INITIAL = 5
+BATCH = 5
+EVALUATIONS = 60
+#: Spread of the initial design around the start, in prior scales.
+START_JITTER = 0.15
+
+
+class _PlaneDecoder(nn.Module):
+    """`(a, b)` -> the wrapped decoder's logits at ``origin + a u + b v``."""
+
+    def __init__(self, decoder: nn.Module, origin: Tensor, basis: Tensor) -> None:
+        super().__init__()
+        self.decoder = decoder
+        self.origin: Tensor
+        self.basis: Tensor
+        self.register_buffer("origin", origin)
+        self.register_buffer("basis", basis)
+
+    def forward(self, ab: Tensor) -> Tensor:
+        out: Tensor = self.decoder(self.origin + ab @ self.basis)
+        return out
+
+
+class PlaneModel:
+    """`model` restricted to `plane`; latents are `n x 2` plane coordinates.
+
+    Has the methods the optimisers and :func:`~scales_viz.lso.evaluate.evaluate_points` use.
+    ``data_latents`` are the plane coordinates of the model's reference latents (their
+    projections onto the plane).
+    """
+
+    latent_dim = 2
+
+    def __init__(self, model: Any, plane: Plane) -> None:
+        if plane.dim != model.latent_dim:
+            raise InputValueError(
+                f"the plane lies in {plane.dim} dimensions; model {model.name!r} has "
+                f"{model.latent_dim}."
+            )
+        self.model = model
+        self.plane = plane
+        self.name = model.name
+        self.objectives = model.objectives
+        self.likelihood = model.likelihood
+        self.prior_scale = model.prior_scale
+        self._basis = np.stack([plane.u, plane.v])
+        self._decoders: dict[tuple[torch.device, torch.dtype], nn.Module] = {}
+
+    def lift(self, ab: Tensor) -> Tensor:
+        """Latents `n x d` of plane coordinates `n x 2` (differentiable; `ab`'s dtype)."""
+        check_latents(ab, "plane coordinates", 2)
+        origin = torch.as_tensor(self.plane.origin, dtype=ab.dtype, device=ab.device)
+        basis = torch.as_tensor(self._basis, dtype=ab.dtype, device=ab.device)
+        return origin + ab @ basis
+
+    @property
+    def data_latents(self) -> Tensor:
+        """Plane coordinates `m x 2` (float32) of the model's reference latents."""
+        coords, _ = self.plane.project(self.model.data_latents)
+        return torch.as_tensor(coords, dtype=torch.float32)
+
+    def decoder_for(self, ab: Tensor) -> nn.Module:
+        """The decoder of plane coordinates on `ab`'s device and dtype."""
+        key = (ab.device, ab.dtype)
+        if key not in self._decoders:
+            inner = self.model.decoder_for(torch.zeros(1, dtype=ab.dtype, device=ab.device))
+            origin = torch.as_tensor(self.plane.origin, dtype=ab.dtype, device=ab.device)
+            basis = torch.as_tensor(self._basis, dtype=ab.dtype, device=ab.device)
+            self._decoders[key] = _PlaneDecoder(inner, origin, basis).eval()
+        return self._decoders[key]
+
+    def decode(self, ab: Tensor) -> list[Any]:
+        """The model's decodings at the lifted points."""
+        return list(self.model.decode(self.lift(ab)))
+
+    def validity(self, objects: Sequence[Any]) -> np.ndarray:
+        """The model's validity rule."""
+        return np.asarray(self.model.validity(objects), dtype=bool)
+
+    def objective_values(self, objects: Sequence[Any], name: str) -> np.ndarray:
+        """The model's objective `name`."""
+        return np.asarray(self.model.objective_values(objects, name), dtype=np.float64)
+
+    def scales(self, ab: Tensor, **options: Any) -> Tensor:
+        """The full model's ScaLES at the lifted points (gradients flow back to `ab`)."""
+        score: Tensor = self.model.scales(self.lift(ab), **options)
+        return score
+
+
+def learn_plane(model: Any) -> Plane:
+    """The walk's plane: the top two principal directions of the data latents, through the
+    prior's mean (so the plane's prior is the model's prior restricted to it)."""
+    return pca_plane(model.data_latents, origin=np.zeros(model.latent_dim))
 
 
 @dataclass(frozen=True)
-class ChaseSummary:
-    """Where one path ended: its last point's numbers."""
+class PathSummary:
+    """One run's numbers: its label, share of valid proposals, best valid objective, and the
+    mean ScaLES of its proposals."""
 
     label: str
-    end: np.ndarray
-    objective: float
-    valid: bool
-    scales: float
-    distance_to_data: float
     valid_share: float
+    best_objective: float
+    mean_scales: float
+    evaluations: int
 
 
 @dataclass(frozen=True)
-class Chase:
-    """The two runs (plain and penalised) and their summaries."""
+class Comparison:
+    """The plain and penalised runs from one start, and their summaries."""
 
-    digit: int
+    objective: str
+    start: tuple[float, float]
     plain: RunResult
     penalised: RunResult
-    summaries: tuple[ChaseSummary, ChaseSummary]
+    summaries: tuple[PathSummary, PathSummary]
 
 
-def _summary(label: str, result: RunResult, data: torch.Tensor) -> ChaseSummary:
-    last = result.steps[-1]
-    z = np.concatenate([s.z for s in result.steps])
-    valid = np.concatenate([s.valid for s in result.steps])
-    distance = distance_to_data(torch.as_tensor(last.z), data, k=min(3, data.shape[0]))
-    return ChaseSummary(
+def _summary(label: str, result: RunResult) -> PathSummary:
+    valid = np.concatenate([s.valid for s in result.steps]) if result.steps else np.zeros(0)
+    values = np.concatenate([s.scales for s in result.steps]) if result.steps else np.zeros(0)
+    finite = values[np.isfinite(values)]
+    return PathSummary(
         label=label,
-        end=z[-1],
-        objective=float(last.objective[0]),
-        valid=bool(last.valid[0]),
-        scales=float(last.scales[0]),
-        distance_to_data=float(-distance[0]),
-        valid_share=float(valid.mean()),
+        valid_share=float(valid.mean()) if valid.size else math.nan,
+        best_objective=float(result.best_objective),
+        mean_scales=float(finite.mean()) if finite.size else math.nan,
+        evaluations=int(result.evaluations),
     )
 
 
-def chase(
-    model: Any,
-    digit: int,
+def _initial_design(
+    start: tuple[float, float], scale: float, seed: int
+) -> tuple[tuple[float, ...], ...]:
+    """The start and `N_INITIAL - 1` seeded points around it."""
+    rng = np.random.default_rng(seed)
+    points = np.asarray(start, dtype=np.float64) + START_JITTER * scale * rng.normal(
+        size=(N_INITIAL, 2)
+    )
+    points[0] = start
+    return tuple(tuple(float(v) for v in row) for row in points)
+
+
+def compare_on_plane(
+    plane_model: PlaneModel,
+    objective: str,
     start: tuple[float, float],
     *,
     penalty: str = "scales",
     alpha: float = 0.5,
-    steps: int = 40,
-    step_size: float = 0.1,
-) -> Chase:
-    """Climb the classifier's probability of `digit` from `start`, once plainly and once with
-    the `penalty` gradient (unit length, weight `alpha`) added.
+    evaluations: int = EVALUATIONS,
+    seed: int = 0,
+    callback: Callable[[int], None] | None = None,
+) -> Comparison:
+    """Run ``gp-ascent`` on the plane from `start`, without and with `penalty`.
+
+    Both runs share the initial design (the start and four seeded points near it) and the
+    seed, so they differ only by the penalty.
+
+    Args:
+        plane_model: the model on a plane.
+        objective: one of the model's objectives (maximised).
+        start: plane coordinates `(a, b)`.
+        penalty: ``scales``, ``prior`` or ``likelihood``.
+        alpha: weight of the unit penalty gradient.
+        evaluations: budget of each run.
+        seed: seeds the initial design and the runs.
+        callback: called with the number of evaluations done over both runs (progress).
 
     Raises:
-        InputValueError: the model has no ``looks_like_DIGIT`` objective, is not 2-D, or the
-            settings are out of range.
+        InputValueError: unknown objective, ``penalty="none"``, or a start that is not two
+            finite numbers.
     """
-    name = f"looks_like_{digit}"
-    if name not in model.objectives:
-        raise InputValueError(f"model {model.name!r} has no objective {name!r}.")
-    if model.latent_dim != 2 or len(start) != 2:
-        raise InputValueError(
-            f"the walk-through needs a 2-D model and a 2-D start; got d={model.latent_dim}."
-        )
     if penalty == "none":
         raise InputValueError("choose a penalty to compare with the plain run.")
-    budget = Budget(evaluations=steps)
-    base = Settings(batch_size=1, start=(tuple(float(v) for v in start),), step_size=step_size)
-    plain = run(model, name, optimizer="gradient", budget=budget, seed=0, settings=base)
-    settings = Settings(
-        batch_size=1,
-        start=base.start,
-        step_size=step_size,
-        penalty=penalty,  # type: ignore[arg-type]
-        alpha=alpha,
-    )
-    penalised = run(model, name, optimizer="gradient", budget=budget, seed=0, settings=settings)
-    data = model.data_latents.double()
-    return Chase(
-        digit=digit,
+    if objective not in plane_model.objectives:
+        raise InputValueError(
+            f"model {plane_model.name!r} has no objective {objective!r}; it has "
+            f"{sorted(plane_model.objectives)}."
+        )
+    if len(start) != 2 or not all(math.isfinite(float(v)) for v in start):
+        raise InputValueError(f"the start must be two finite plane coordinates; got {start!r}.")
+    start = (float(start[0]), float(start[1]))
+    design = _initial_design(start, plane_model.prior_scale, seed)
+    done = [0]
+
+    def tick(step: Any) -> bool:
+        done[0] += int(step.size)
+        if callback is not None:
+            callback(done[0])
+        return False
+
+    results = []
+    for pen in ("none", penalty):
+        settings = Settings(
+            batch_size=BATCH,
+            n_initial=N_INITIAL,
+            start=design,
+            penalty=pen,  # type: ignore[arg-type]
+            alpha=alpha,
+        )
+        results.append(
+            run(
+                plane_model,
+                objective,
+                optimizer="gp-ascent",
+                budget=Budget(evaluations=evaluations),
+                seed=seed,
+                settings=settings,
+                callback=tick,
+            )
+        )
+    plain, penalised = results
+    return Comparison(
+        objective=objective,
+        start=start,
         plain=plain,
         penalised=penalised,
         summaries=(
-            _summary("no penalty", plain, data),
-            _summary(f"{penalty} penalty (alpha {alpha:g})", penalised, data),
+            _summary("no penalty", plain),
+            _summary(f"{penalty} penalty (alpha {alpha:g})", penalised),
         ),
     )
+
+
+def summarise_starts(
+    plane_model: PlaneModel,
+    objective: str,
+    starts: np.ndarray,
+    *,
+    penalty: str = "scales",
+    alpha: float = 0.5,
+    evaluations: int = EVALUATIONS,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """:func:`compare_on_plane` from each of `starts` (`k x 2`, seed = start index).
+
+    Returns:
+        A JSON-ready record: the settings, one row per start and run (valid share, best valid
+        objective, mean ScaLES), and per run kind the mean and standard deviation over starts
+        of the valid share and of the best valid objective (starts where a run found nothing
+        valid are counted in ``no_valid``, not averaged).
+    """
+    starts = np.asarray(starts, dtype=np.float64)
+    if starts.ndim != 2 or starts.shape[1] != 2 or starts.shape[0] < 1:
+        raise InputValueError(f"starts must be k x 2 plane coordinates; got {starts.shape}.")
+    rows: list[dict[str, Any]] = []
+    for index, start in enumerate(starts):
+        found = compare_on_plane(
+            plane_model,
+            objective,
+            (float(start[0]), float(start[1])),
+            penalty=penalty,
+            alpha=alpha,
+            evaluations=evaluations,
+            seed=index,
+        )
+        for kind, summary in zip(("plain", "penalised"), found.summaries, strict=True):
+            rows.append(
+                {
+                    "start": index,
+                    "a": float(start[0]),
+                    "b": float(start[1]),
+                    "run": kind,
+                    "label": summary.label,
+                    "valid_share": summary.valid_share,
+                    "best_objective": summary.best_objective,
+                    "mean_scales": summary.mean_scales,
+                }
+            )
+        if progress is not None:
+            progress(index + 1, len(starts))
+    aggregate: dict[str, dict[str, float]] = {}
+    for kind in ("plain", "penalised"):
+        share = np.array([r["valid_share"] for r in rows if r["run"] == kind])
+        best = np.array([r["best_objective"] for r in rows if r["run"] == kind])
+        found_any = np.isfinite(best)
+        aggregate[kind] = {
+            "valid_share_mean": float(share.mean()),
+            "valid_share_std": float(share.std(ddof=1)) if share.size > 1 else 0.0,
+            "best_objective_mean": float(best[found_any].mean()) if found_any.any() else math.nan,
+            "best_objective_std": float(best[found_any].std(ddof=1))
+            if found_any.sum() > 1
+            else 0.0,
+            "no_valid": int((~found_any).sum()),
+        }
+    return {
+        "model": plane_model.name,
+        "objective": objective,
+        "optimizer": "gp-ascent",
+        "penalty": penalty,
+        "alpha": alpha,
+        "evaluations": evaluations,
+        "starts": int(starts.shape[0]),
+        "rows": rows,
+        "aggregate": aggregate,
+    }

@@ -7,9 +7,10 @@ from scales_viz.models.decoders import (
     BernoulliMLPDecoder,
     MLPDecoder,
     SoftmaxFeedbackRNNDecoder,
+    SoftmaxInputRNNDecoder,
     TransformerLatentDecoder,
 )
-from scales_viz.models.encoders import ConvSequenceEncoder, MLPEncoder
+from scales_viz.models.encoders import ConvSequenceEncoder, GRUSequenceEncoder, MLPEncoder
 from scales_viz.models.manifest import ManifestError
 from scales_viz.models.molecules import MissingExtraError
 from scales_viz.models.registry import (
@@ -24,6 +25,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "BernoulliMLPDecoder",
     "ConvSequenceEncoder",
+    "GRUSequenceEncoder",
     "LatentModel",
     "MLPDecoder",
     "MLPEncoder",
@@ -32,6 +34,7 @@ __all__ = [
     "ModelInfo",
     "Objective",
     "SoftmaxFeedbackRNNDecoder",
+    "SoftmaxInputRNNDecoder",
     "TransformerLatentDecoder",
     "VAEModel",
     "list_models",

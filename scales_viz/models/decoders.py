@@ -156,21 +156,30 @@ def _gru_steps(
     outputs, doutputs = [], []
     for t in range(seq_len):
         gi_t, dgi_t = (gi, dgi) if constant_input else (gi[:, t], dgi[:, :, t])
-        gh_p, dgh = torch.addmm(b_hh, h, w_hh.T), dh @ w_hh.T
-        rz = torch.sigmoid(gi_t[:, : 2 * hidden] + gh_p[:, : 2 * hidden])
-        r, zg = rz[:, :hidden], rz[:, hidden:]
-        gh_n = gh_p[:, 2 * hidden :]
-        cand = torch.tanh(gi_t[:, 2 * hidden :] + r * gh_n)
-        h_new = cand + zg * (h - cand)
-        drz = (dgi_t[..., : 2 * hidden] + dgh[..., : 2 * hidden]) * (rz * (1 - rz))
-        dr, dzg = drz[..., :hidden], drz[..., hidden:]
-        dpre = torch.addcmul(dgi_t[..., 2 * hidden :] + r * dgh[..., 2 * hidden :], dr, gh_n)
-        dcand = dpre * (1 - cand * cand)
-        dh = torch.addcmul(torch.addcmul(dcand, dzg, h - cand), zg, dh - dcand)
-        h = h_new
+        h, dh = _gru_cell(gi_t, dgi_t, h, dh, w_hh, b_hh)
         outputs.append(h)
         doutputs.append(dh)
     return torch.stack(outputs, dim=1), torch.stack(doutputs, dim=2)
+
+
+def _gru_cell(
+    gi: Tensor, dgi: Tensor, h: Tensor, dh: Tensor, w_hh: Tensor, b_hh: Tensor
+) -> tuple[Tensor, Tensor]:
+    """One GRU step with tangents: input gates `gi` (`n x 3H`) and `dgi` (`d x n x 3H`, or
+    broadcastable), state `h` (`n x H`) and `dh` (`d x n x H`) -> the new state and tangent."""
+    hidden = w_hh.shape[1]
+    gh_p, dgh = torch.addmm(b_hh, h, w_hh.T), dh @ w_hh.T
+    rz = torch.sigmoid(gi[:, : 2 * hidden] + gh_p[:, : 2 * hidden])
+    r, zg = rz[:, :hidden], rz[:, hidden:]
+    gh_n = gh_p[:, 2 * hidden :]
+    cand = torch.tanh(gi[:, 2 * hidden :] + r * gh_n)
+    h_new = cand + zg * (h - cand)
+    drz = (dgi[..., : 2 * hidden] + dgh[..., : 2 * hidden]) * (rz * (1 - rz))
+    dr, dzg = drz[..., :hidden], drz[..., hidden:]
+    dpre = torch.addcmul(dgi[..., 2 * hidden :] + r * dgh[..., 2 * hidden :], dr, gh_n)
+    dcand = dpre * (1 - cand * cand)
+    dh_new = torch.addcmul(torch.addcmul(dcand, dzg, h - cand), zg, dh - dcand)
+    return h_new, dh_new
 
 
 def _lstm_steps(
@@ -195,24 +204,41 @@ def _lstm_steps(
     outputs, doutputs = [], []
     for t in range(seq_len):
         gi_t, dgi_t = (gi, dgi) if constant_input else (gi[:, t], dgi[:, :, t])
-        pre = gi_t + torch.addmm(b_hh, h, w_hh.T)
-        dpre = dgi_t + dh @ w_hh.T
-        sig = torch.sigmoid(pre)
-        i, f, o = sig[:, :hidden], sig[:, hidden : 2 * hidden], sig[:, 3 * hidden :]
-        g = torch.tanh(pre[:, 2 * hidden : 3 * hidden])
-        slope = torch.cat([(sig * (1 - sig))[:, : 2 * hidden], 1 - g * g], dim=1)
-        slope = torch.cat([slope, (o * (1 - o))], dim=1)
-        dact = dpre * slope
-        di, df = dact[..., :hidden], dact[..., hidden : 2 * hidden]
-        dg, do = dact[..., 2 * hidden : 3 * hidden], dact[..., 3 * hidden :]
-        dc = torch.addcmul(torch.addcmul(torch.addcmul(df * c, f, dc), di, g), i, dg)
-        c = f * c + i * g
-        tc = torch.tanh(c)
-        h = o * tc
-        dh = torch.addcmul(do * tc, o * (1 - tc * tc), dc)
+        h, c, dh, dc = _lstm_cell(gi_t, dgi_t, h, c, dh, dc, w_hh, b_hh)
         outputs.append(h)
         doutputs.append(dh)
     return torch.stack(outputs, dim=1), torch.stack(doutputs, dim=2)
+
+
+def _lstm_cell(
+    gi: Tensor,
+    dgi: Tensor,
+    h: Tensor,
+    c: Tensor,
+    dh: Tensor,
+    dc: Tensor,
+    w_hh: Tensor,
+    b_hh: Tensor,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One LSTM step with tangents (gate order i, f, g, o); shapes as for :func:`_gru_cell`
+    with `4H` gate columns and a cell state `c`, `dc` beside `h`, `dh`."""
+    hidden = w_hh.shape[1]
+    pre = gi + torch.addmm(b_hh, h, w_hh.T)
+    dpre = dgi + dh @ w_hh.T
+    sig = torch.sigmoid(pre)
+    i, f, o = sig[:, :hidden], sig[:, hidden : 2 * hidden], sig[:, 3 * hidden :]
+    g = torch.tanh(pre[:, 2 * hidden : 3 * hidden])
+    slope = torch.cat([(sig * (1 - sig))[:, : 2 * hidden], 1 - g * g], dim=1)
+    slope = torch.cat([slope, (o * (1 - o))], dim=1)
+    dact = dpre * slope
+    di, df = dact[..., :hidden], dact[..., hidden : 2 * hidden]
+    dg, do = dact[..., 2 * hidden : 3 * hidden], dact[..., 3 * hidden :]
+    dc = torch.addcmul(torch.addcmul(torch.addcmul(df * c, f, dc), di, g), i, dg)
+    c = f * c + i * g
+    tc = torch.tanh(c)
+    h = o * tc
+    dh = torch.addcmul(do * tc, o * (1 - tc * tc), dc)
+    return h, c, dh, dc
 
 
 class MLPDecoder(nn.Module):
@@ -307,9 +333,86 @@ class SoftmaxInputRNNDecoder(nn.Module):
             steps.append(logits)
         return torch.cat(steps, dim=1)
 
-    def forward_teacher(self, z: Tensor, tokens: Tensor) -> Tensor:
-        """Logits `n x L x V` with the true previous tokens (`n x L` indices) fed back."""
+    def forward_with_jacobian(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """Logits and their exact Jacobian in `z`, by hand-written forward-mode propagation.
+
+        The same function as :meth:`forward` (eval mode), differentiated exactly: with soft
+        feedback the tangent flows through the latent context and through every fed-back
+        softmax; with hard feedback the fed-back one-hot is locally constant, so only the
+        context carries it (the Jacobian the generic forward-mode AD gives, at a point where
+        no argmax ties). The `d` tangents travel as one `d x n` batch; the context's
+        contribution to the first layer's gates is the same for every point and step, and the
+        feedback's embedding and gate projection are folded into one `V x G` matrix.
+
+        Args:
+            z: an `n x d` tensor.
+
+        Returns:
+            `(logits, jacobian)`: `n x L x V` and `d x n x L x V`.
+        """
+        n, d = z.shape
+        rnn = self.rnn
+        hidden = rnn.hidden_size
+        lstm = isinstance(rnn, nn.LSTM)
+        soft = self.feedback == "soft"
+        w_ih0 = getattr(rnn, "weight_ih_l0")  # noqa: B009 (nn.GRU types it Tensor | Module)
+        b_ih0 = getattr(rnn, "bias_ih_l0")  # noqa: B009
+        w_context, w_feedback = w_ih0[:, :hidden], w_ih0[:, hidden:]
+        # Gates of layer 0 from the context (n x G) and their tangent (d x 1 x G).
+        context_gates = self.project(z) @ w_context.T + b_ih0
+        dcontext_gates = (self.project.weight.T @ w_context.T).unsqueeze(1)
+        feedback = self.embed.weight.T @ w_feedback.T  # V x G
+        layers = [
+            (
+                getattr(rnn, f"weight_ih_l{k}"),
+                getattr(rnn, f"weight_hh_l{k}"),
+                getattr(rnn, f"bias_ih_l{k}"),
+                getattr(rnn, f"bias_hh_l{k}"),
+            )
+            for k in range(rnn.num_layers)
+        ]
+        h = [z.new_zeros(n, hidden) for _ in layers]
+        dh = [z.new_zeros(d, n, hidden) for _ in layers]
+        c = [z.new_zeros(n, hidden) for _ in layers]
+        dc = [z.new_zeros(d, n, hidden) for _ in layers]
+        probs = z.new_zeros(n, self.vocab_size)
+        dprobs: Tensor | None = None
+        w_out, b_out = self.out.weight, self.out.bias
+        logits, dlogits = [], []
+        for _ in range(self.seq_len):
+            gi = context_gates + probs @ feedback
+            dgi = dcontext_gates if dprobs is None else dcontext_gates + dprobs @ feedback
+            for k, (w_ih, w_hh, _b_ih, b_hh) in enumerate(layers):
+                if k > 0:
+                    gi = torch.addmm(_b_ih, h[k - 1], w_ih.T)
+                    dgi = dh[k - 1] @ w_ih.T
+                if lstm:
+                    h[k], c[k], dh[k], dc[k] = _lstm_cell(
+                        gi, dgi, h[k], c[k], dh[k], dc[k], w_hh, b_hh
+                    )
+                else:
+                    h[k], dh[k] = _gru_cell(gi, dgi, h[k], dh[k], w_hh, b_hh)
+            l_t = torch.addmm(b_out, h[-1], w_out.T)
+            dl_t = dh[-1] @ w_out.T
+            if soft:
+                probs = torch.softmax(l_t, dim=-1)
+                dprobs = probs * (dl_t - (dl_t * probs).sum(dim=-1, keepdim=True))
+            else:
+                probs = (l_t == l_t.amax(dim=-1, keepdim=True)).to(l_t.dtype)
+            logits.append(l_t)
+            dlogits.append(dl_t)
+        return torch.stack(logits, dim=1), torch.stack(dlogits, dim=2)
+
+    def forward_teacher(self, z: Tensor, tokens: Tensor, word_dropout: float = 0.0) -> Tensor:
+        """Logits `n x L x V` with the true previous tokens (`n x L` indices) fed back.
+
+        `word_dropout`: the share of fed-back tokens replaced by the empty (all-zero) input,
+        which makes the decoder lean on the latent (Bowman et al., 2016).
+        """
         previous = nn.functional.one_hot(tokens[:, :-1].long(), self.vocab_size).to(z.dtype)
+        if word_dropout > 0:
+            keep = torch.rand(previous.shape[:2], device=z.device) >= word_dropout
+            previous = previous * keep.unsqueeze(-1).to(z.dtype)
         previous = torch.cat([previous.new_zeros(z.shape[0], 1, self.vocab_size), previous], 1)
         context = self.project(z).unsqueeze(1).expand(-1, self.seq_len, -1)
         output, _ = self.rnn(torch.cat([context, self.embed(previous)], dim=-1))

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 from scales_viz.models.decoders import conv_sizes
 
-__all__ = ["ConvImageEncoder", "ConvSequenceEncoder", "MLPEncoder"]
+__all__ = ["ConvImageEncoder", "ConvSequenceEncoder", "GRUSequenceEncoder", "MLPEncoder"]
 
 _CONV_BLOCKS = 3
 
@@ -72,6 +73,48 @@ class ConvSequenceEncoder(nn.Module):
             norm: nn.BatchNorm1d = getattr(self, f"batch_norm{i}")
             h = norm(nn.functional.relu(conv(h)))
         h = nn.functional.relu(self.linear(h.flatten(1)))
+        return self.mu(h), nn.functional.softplus(self.sigma(h))
+
+
+class GRUSequenceEncoder(nn.Module):
+    """A bidirectional GRU over the tokens: embedding, GRU, then `mu` and `sigma` heads.
+
+    Input is one-hot `n x L x V`; `embed` (no bias) maps each position to `embed` features, a
+    bidirectional GRU of width `hidden` reads the whole padded sequence, and the final states
+    of both directions (concatenated, `2 x hidden`) give `mu = mu(h)` and
+    `sigma = softplus(sigma(h))`.
+
+    Args:
+        seq_len: `L` (kept for the manifest's size checks).
+        vocab_size: `V`.
+        latent_dim: `d`.
+        embed: token embedding width.
+        hidden: GRU width per direction.
+    """
+
+    def __init__(
+        self, seq_len: int, vocab_size: int, latent_dim: int, *, embed: int = 64, hidden: int = 256
+    ) -> None:
+        super().__init__()
+        conv_sizes(
+            {
+                "seq_len": seq_len,
+                "vocab_size": vocab_size,
+                "latent_dim": latent_dim,
+                "embed": embed,
+                "hidden": hidden,
+            },
+            [1],
+        )
+        self.embed = nn.Linear(vocab_size, embed, bias=False)
+        self.rnn = nn.GRU(embed, hidden, batch_first=True, bidirectional=True)
+        self.mu = nn.Linear(2 * hidden, latent_dim)
+        self.sigma = nn.Linear(2 * hidden, latent_dim)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """`x`: one-hot `n x L x V` -> `(mu, sigma)`, each `n x d`."""
+        _, last = self.rnn(self.embed(x))
+        h = torch.cat([last[0], last[1]], dim=-1)
         return self.mu(h), nn.functional.softplus(self.sigma(h))
 
 

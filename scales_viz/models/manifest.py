@@ -48,7 +48,12 @@ from scales_viz.models.decoders import (
     SoftmaxInputRNNDecoder,
     TransformerLatentDecoder,
 )
-from scales_viz.models.encoders import ConvImageEncoder, ConvSequenceEncoder, MLPEncoder
+from scales_viz.models.encoders import (
+    ConvImageEncoder,
+    ConvSequenceEncoder,
+    GRUSequenceEncoder,
+    MLPEncoder,
+)
 
 __all__ = [
     "ARCHITECTURES",
@@ -117,6 +122,7 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "bernoulli_conv": BernoulliConvDecoder,
     "conv_sequence_encoder": ConvSequenceEncoder,
     "conv_image_encoder": ConvImageEncoder,
+    "gru_sequence_encoder": GRUSequenceEncoder,
     "mlp_encoder": MLPEncoder,
     "mlp_classifier": MLPClassifier,
 }

@@ -51,9 +51,9 @@ __all__ = [
 
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 MODELS_DIR = ASSETS_DIR / "models"
-DEFAULT_MODEL = "digits-2d"
+DEFAULT_MODEL = "expressions"
 #: Built-ins in the order the UI lists them.
-BUILTIN_ORDER = ("digits-2d", "digits", "expressions", "molecules")
+BUILTIN_ORDER = ("expressions", "expressions-ar", "molecules", "digits-2d", "digits")
 #: A decoded digit is valid when the classifier gives its top class at least this probability.
 DIGIT_VALIDITY_THRESHOLD = 0.9
 DIGIT_CLASSES = 10

@@ -30,6 +30,7 @@ from scales_viz.models.expressions import (
     EXPRESSION_LENGTH,
     EXPRESSION_VOCAB,
     generate_expressions,
+    is_valid_expression,
 )
 from scales_viz.models.manifest import (
     ARCHITECTURES,
@@ -39,9 +40,9 @@ from scales_viz.models.manifest import (
     module_record,
     save_tensors,
 )
-from scales_viz.models.molecules import SMILES_VOCAB, fetch_moses_smiles
+from scales_viz.models.molecules import SMILES_VOCAB, fetch_moses_smiles, is_valid_smiles
 from scales_viz.models.registry import DIGIT_CLASSES, DIGIT_PIXEL_MAX, TOKENIZERS
-from scales_viz.training.vae import TrainConfig, seeded, train_vae
+from scales_viz.training.vae import Checkpointing, TrainConfig, seeded, train_vae
 
 __all__ = ["RECIPES", "DigitsRecipe", "SequenceRecipe", "train_builtin"]
 
@@ -49,18 +50,11 @@ LOG = logging.getLogger(__name__)
 
 #: Held-out examples scored after every epoch (a fixed subset, to keep epochs cheap).
 EPOCH_EVAL_SIZE = 2000
-#: KL weight of the sequence VAEs. With the full ELBO (beta 1) the posterior carried under 10
-#: nats and almost no held-out sequence was reconstructed exactly (0.05% on expressions after
-#: 5 epochs; molecules collapsing towards the prior), so both use a beta-VAE weight.
-BETA = 0.25
-#: The molecules decoder sees its own previous output (teacher-forced in training), which
-#: makes ignoring the latent easy; a small KL weight keeps information in it. Earlier runs:
-#: the paper's decoder (state blind to the emitted tokens) at beta 0.25 collapsed (KL 2.8
-#: nats, every decoding a run of 'c', 0% valid); this decoder at beta 0.1 kept only about 3
-#: nats (49 distinct decodings of 300 prior samples). At 0.05 (shipped): 197 distinct, 53%
-#: valid. A trial at 0.005 carried 64 nats but still reconstructed no held-out molecule
-#: exactly and only 29% of prior decodings were valid.
-MOLECULES_BETA = 0.05
+#: Earlier sequence recipes (a conv encoder with the paper's decoder, beta 0.25; a three-layer
+#: teacher-forced decoder for molecules at beta 0.05) reconstructed about 1% (expressions) and
+#: 0% (molecules) of held-out strings; the recipes below replace them (issues 15 and 16).
+#: Where a resumable run keeps its state (``scales-viz train NAME --resume``).
+CHECKPOINT_DIR = Path("checkpoints")
 
 
 def _package_version() -> str:
@@ -119,7 +113,9 @@ class SequenceRecipe:
         prior_scale: std of the Gaussian prior.
         architecture: the decoder architecture (a key of the manifest's registry).
         teacher_forcing: train with the true previous tokens fed back (the decoder must have
-            `forward_teacher`); decoding and all metrics feed back the softmax.
+            `forward_teacher`); decoding and all metrics use the decoder's own feedback.
+        word_dropout: share of teacher-forced tokens dropped (fed back as all zeros).
+        encoder_architecture: the encoder (a key of the manifest's registry).
     """
 
     name: str
@@ -141,6 +137,8 @@ class SequenceRecipe:
     prior_scale: float = 1.0
     architecture: str = "softmax_feedback_rnn"
     teacher_forcing: bool = False
+    word_dropout: float = 0.0
+    encoder_architecture: str = "conv_sequence_encoder"
 
 
 @dataclass(frozen=True)
@@ -169,36 +167,77 @@ def _molecules(seed: int, data_dir: Path) -> list[str]:
     return fetch_moses_smiles(data_dir)
 
 
+_EXPRESSIONS_DATA = {
+    "source": "generated from the GrammarVAE arithmetic grammar "
+    "(scales_viz.models.expressions.generate_expressions)",
+    "unique": True,
+    "max_length": EXPRESSION_LENGTH,
+}
+#: Both expression models: a bidirectional GRU encoder and a one-layer GRU decoder that reads
+#: the latent and its previous output at every step; they differ only in what is fed back.
+_EXPRESSIONS_ENCODER = {"embed": 32, "hidden": 128}
+_EXPRESSIONS_DECODER = {"hidden": 256, "layers": 1, "embed": 64, "cell": "gru", "dropout": 0.0}
+#: A small KL weight: exact reconstruction needs the latent to carry most of an expression's
+#: information. At beta 0.05 (free bits 0.05) the KL settled near 24 nats and after 1.6 epochs
+#: only 0.1% (smooth) and 3% (autoregressive, 1 epoch) of held-out expressions came back.
+_EXPRESSIONS_CONFIG = TrainConfig(
+    seed=0,
+    epochs=6,
+    batch_size=256,
+    learning_rate=2e-3,
+    final_learning_rate=1e-4,
+    kl_warmup_epochs=0.5,
+    beta=0.01,
+    grad_clip=5.0,
+    log_every=100,
+)
+
 RECIPES: dict[str, SequenceRecipe | DigitsRecipe] = {
     "expressions": SequenceRecipe(
         name="expressions",
         task="expressions",
-        description="Arithmetic expressions (GrammarVAE grammar); fit 1/3 + x + sin(x*x).",
+        description="Arithmetic expressions (GrammarVAE grammar), smooth decoder (softmax fed "
+        "back); fit 1/3 + x + sin(x*x).",
         render="text",
         tokenizer="characters",
         vocab=EXPRESSION_VOCAB,
         seq_len=EXPRESSION_LENGTH,
         latent_dim=25,
-        decoder={"hidden": 100, "layers": 3, "cell": "gru", "dropout": 0.2},
-        encoder={"channels": [32, 32, 64], "kernels": [2, 3, 4], "hidden": 100},
-        config=TrainConfig(
-            seed=0,
-            epochs=25,
-            batch_size=256,
-            learning_rate=1e-3,
-            kl_warmup_epochs=8,
-            beta=BETA,
-            grad_clip=5.0,
-        ),
+        decoder={**_EXPRESSIONS_DECODER, "feedback": "soft"},
+        encoder=_EXPRESSIONS_ENCODER,
+        encoder_architecture="gru_sequence_encoder",
+        architecture="softmax_input_rnn",
+        # Trained as it decodes: the softmax of each step is fed to the next, so the map
+        # z -> logits that ScaLES differentiates is the one that was fitted.
+        teacher_forcing=False,
+        config=_EXPRESSIONS_CONFIG,
         n_train=100_000,
         n_held_out=5_000,
         n_reference=4_000,
-        dataset={
-            "source": "generated from the GrammarVAE arithmetic grammar "
-            "(scales_viz.models.expressions.generate_expressions)",
-            "unique": True,
-            "max_length": EXPRESSION_LENGTH,
-        },
+        dataset=_EXPRESSIONS_DATA,
+        load=_expressions,
+    ),
+    "expressions-ar": SequenceRecipe(
+        name="expressions-ar",
+        task="expressions",
+        description="Arithmetic expressions, autoregressive decoder (argmax fed back; "
+        "teacher-forced): the contrast to the smooth flagship.",
+        render="text",
+        tokenizer="characters",
+        vocab=EXPRESSION_VOCAB,
+        seq_len=EXPRESSION_LENGTH,
+        latent_dim=25,
+        decoder={**_EXPRESSIONS_DECODER, "feedback": "hard"},
+        encoder=_EXPRESSIONS_ENCODER,
+        encoder_architecture="gru_sequence_encoder",
+        architecture="softmax_input_rnn",
+        teacher_forcing=True,
+        word_dropout=0.1,
+        config=replace(_EXPRESSIONS_CONFIG, epochs=4),
+        n_train=100_000,
+        n_held_out=5_000,
+        n_reference=4_000,
+        dataset=_EXPRESSIONS_DATA,
         load=_expressions,
     ),
     "molecules": SequenceRecipe(
@@ -210,34 +249,42 @@ RECIPES: dict[str, SequenceRecipe | DigitsRecipe] = {
         vocab=SMILES_VOCAB,
         seq_len=60,
         latent_dim=56,
+        # One GRU layer of 256 reading the latent and the previous token: a third of the
+        # per-step work of the earlier three layers of 192, so slices stay browsable.
         decoder={
-            "hidden": 192,
-            "layers": 3,
-            "embed": 32,
+            "hidden": 256,
+            "layers": 1,
+            "embed": 64,
             "cell": "gru",
-            "dropout": 0.2,
+            "dropout": 0.0,
             "feedback": "hard",
         },
-        encoder={"channels": [9, 9, 10], "kernels": [9, 9, 11], "hidden": 256},
+        encoder={"embed": 64, "hidden": 256},
+        encoder_architecture="gru_sequence_encoder",
         architecture="softmax_input_rnn",
         teacher_forcing=True,
-        # One pass over 240k molecules is about 30 minutes of one busy CPU core here.
+        word_dropout=0.1,
+        # About 15 minutes an epoch on one busy core here; resumable (scales-viz train
+        # molecules --resume) from the committed checkpoint.
         config=TrainConfig(
             seed=0,
-            epochs=1,
+            epochs=8,
             batch_size=128,
             learning_rate=1e-3,
+            final_learning_rate=1e-4,
             kl_warmup_epochs=0.5,
-            beta=MOLECULES_BETA,
+            beta=0.01,
+            free_bits=0.05,
             grad_clip=5.0,
-            log_every=125,
+            log_every=500,
         ),
-        n_train=240_000,
+        n_train=245_000,
         n_held_out=5_000,
         n_reference=4_000,
         dataset={
             "source": "MOSES train split, molsets==0.3.1 wheel, "
-            "moses/dataset/data/train.csv.gz (1,584,663 SMILES)",
+            "moses/dataset/data/train.csv.gz (1,584,663 SMILES); a seeded subset, held-out "
+            "molecules drawn from the same split (the test splits are never read)",
             "max_tokens_in_source": 57,
         },
         load=_molecules,
@@ -278,18 +325,31 @@ def _split(texts: Sequence[str], recipe: SequenceRecipe, seed: int) -> tuple[lis
     return chosen[: recipe.n_held_out], chosen[recipe.n_held_out :]
 
 
+_VALIDITY: dict[str, Callable[[str], bool]] = {
+    "expressions": is_valid_expression,
+    "molecules": is_valid_smiles,
+}
+
+
 def _sequence_metrics(
-    encoder: nn.Module, decoder: nn.Module, codec: SequenceCodec, tokens: Tensor
+    encoder: nn.Module,
+    decoder: nn.Module,
+    codec: SequenceCodec,
+    tokens: Tensor,
+    is_valid: Callable[[str], bool],
 ) -> dict[str, float]:
-    """Reconstruction from the encoder mean: token and whole-sequence accuracy, CE per seq."""
-    correct_tokens = correct_seqs = 0
+    """Reconstruction from the encoder mean (greedy decoding): token and whole-sequence
+    accuracy, cross-entropy per sequence, and the share of decodings that are valid."""
+    correct_tokens = correct_seqs = valid = 0
     cross_entropy = 0.0
     for batch in tokens.split(1000):
         mu, _ = encoder(codec.one_hot(batch))
         logits = decoder(mu)
-        hits = logits.argmax(-1) == batch
+        decoded = logits.argmax(-1)
+        hits = decoded == batch
         correct_tokens += int(hits.sum())
         correct_seqs += int(hits.all(-1).sum())
+        valid += sum(is_valid(text) for text in codec.to_texts(decoded))
         cross_entropy += float(
             nn.functional.cross_entropy(logits.transpose(1, 2), batch, reduction="sum")
         )
@@ -297,35 +357,51 @@ def _sequence_metrics(
     return {
         "token_accuracy": round(correct_tokens / tokens.numel(), 4),
         "sequence_accuracy": round(correct_seqs / n, 4),
+        "decoded_valid": round(valid / n, 4),
         "recon_ce_per_sequence": round(cross_entropy / n, 4),
     }
 
 
-def _teacher_forced(decoder: nn.Module, z: Tensor, targets: Tensor) -> Tensor:
-    if not isinstance(decoder, SoftmaxInputRNNDecoder):
-        raise InputValueError(
-            f"teacher forcing needs a SoftmaxInputRNNDecoder; got {type(decoder).__name__}."
-        )
-    return decoder.forward_teacher(z, targets)
+def _teacher_forcing(word_dropout: float) -> Callable[[nn.Module, Tensor, Tensor], Tensor]:
+    def decode(decoder: nn.Module, z: Tensor, targets: Tensor) -> Tensor:
+        if not isinstance(decoder, SoftmaxInputRNNDecoder):
+            raise InputValueError(
+                f"teacher forcing needs a SoftmaxInputRNNDecoder; got {type(decoder).__name__}."
+            )
+        return decoder.forward_teacher(z, targets, word_dropout)
+
+    return decode
 
 
 def _sequence_recon(logits: Tensor, targets: Tensor) -> Tensor:
     return nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none").sum(-1)
 
 
-def train_sequence(recipe: SequenceRecipe, seed: int, out: Path, data_dir: Path) -> dict[str, Any]:
-    """Train a sequence VAE and write its model directory; returns the manifest."""
+def train_sequence(
+    recipe: SequenceRecipe,
+    seed: int,
+    out: Path,
+    data_dir: Path,
+    checkpointing: Checkpointing | None = None,
+) -> dict[str, Any]:
+    """Train a sequence VAE and write its model directory; returns the manifest.
+
+    With `checkpointing`, the run saves its state as it goes and (with ``resume``) continues
+    from it; when its time budget stops it early, the model directory is still written, from
+    the weights so far, and its log says so (``"finished": 0.0`` in the last record).
+    """
     config = replace(recipe.config, seed=seed)
     codec = SequenceCodec(recipe.vocab, recipe.seq_len, TOKENIZERS[recipe.tokenizer])
     held_texts, train_texts = _split(recipe.load(seed, data_dir), recipe, seed)
     train_tokens = codec.to_indices(train_texts)
     held_tokens = codec.to_indices(held_texts)
+    is_valid = _VALIDITY[recipe.task]
     sizes = {"latent_dim": recipe.latent_dim, "seq_len": recipe.seq_len}
     decoder_params = {**sizes, "vocab_size": codec.vocab_size, **recipe.decoder}
     encoder_params = {**sizes, "vocab_size": codec.vocab_size, **recipe.encoder}
     with seeded(seed, config.threads):
         decoder = ARCHITECTURES[recipe.architecture](**decoder_params)
-        encoder = ARCHITECTURES["conv_sequence_encoder"](**encoder_params)
+        encoder = ARCHITECTURES[recipe.encoder_architecture](**encoder_params)
         monitor = held_tokens[:EPOCH_EVAL_SIZE]
         history = train_vae(
             encoder,
@@ -336,18 +412,19 @@ def train_sequence(recipe: SequenceRecipe, seed: int, out: Path, data_dir: Path)
             to_encoder=codec.one_hot,
             recon_loss=_sequence_recon,
             prior_scale=recipe.prior_scale,
-            train_decode=_teacher_forced if recipe.teacher_forcing else None,
+            train_decode=_teacher_forcing(recipe.word_dropout) if recipe.teacher_forcing else None,
             on_epoch=lambda _: {
                 f"held_{k}": v
-                for k, v in _sequence_metrics(encoder, decoder, codec, monitor).items()
+                for k, v in _sequence_metrics(encoder, decoder, codec, monitor, is_valid).items()
             },
+            checkpointing=checkpointing,
         )
         seconds = history[-1]["seconds"] if history else 0.0
         with torch.no_grad():
             metrics = {
-                "held_out": _sequence_metrics(encoder, decoder, codec, held_tokens),
+                "held_out": _sequence_metrics(encoder, decoder, codec, held_tokens, is_valid),
                 "train_subset": _sequence_metrics(
-                    encoder, decoder, codec, train_tokens[: recipe.n_held_out]
+                    encoder, decoder, codec, train_tokens[: recipe.n_held_out], is_valid
                 ),
             }
             reference = held_tokens[: recipe.n_reference]
@@ -374,7 +451,9 @@ def train_sequence(recipe: SequenceRecipe, seed: int, out: Path, data_dir: Path)
             "tokenizer": recipe.tokenizer,
         },
         "decoder": _save_module(out, "decoder", recipe.architecture, decoder_params, decoder),
-        "encoder": _save_module(out, "encoder", "conv_sequence_encoder", encoder_params, encoder),
+        "encoder": _save_module(
+            out, "encoder", recipe.encoder_architecture, encoder_params, encoder
+        ),
         "reference": {
             "file": "reference.safetensors",
             "sha256": reference_sha,
@@ -382,7 +461,13 @@ def train_sequence(recipe: SequenceRecipe, seed: int, out: Path, data_dir: Path)
             "what": "encoder means of the first held-out examples, with their tokens",
         },
         "dataset": {**recipe.dataset, "n_train": len(train_texts), "n_held_out": len(held_texts)},
-        "training": _provenance(seconds, config),
+        "training": {
+            **_provenance(seconds, config),
+            "teacher_forcing": recipe.teacher_forcing,
+            "word_dropout": recipe.word_dropout,
+            "steps_done": int(history[-1]["step"]) if history else 0,
+            "finished": bool(history[-1].get("finished", 1.0)) if history else False,
+        },
         "metrics": metrics,
     }
     _write_json(out / MANIFEST_FILE, manifest)
@@ -390,10 +475,18 @@ def train_sequence(recipe: SequenceRecipe, seed: int, out: Path, data_dir: Path)
     return manifest
 
 
-def train_builtin(name: str, *, seed: int, out: Path, data_dir: Path) -> dict[str, Any]:
+def train_builtin(
+    name: str,
+    *,
+    seed: int,
+    out: Path,
+    data_dir: Path,
+    checkpointing: Checkpointing | None = None,
+) -> dict[str, Any]:
     """Re-run the training of built-in model `name` with `seed`; write it to `out`.
 
-    Deterministic on the CPU for a seed (and the recipe's thread count).
+    Deterministic on the CPU for a seed (and the recipe's thread count), resumed or not.
+    `checkpointing` applies to the sequence models (the digits models train in a minute).
 
     Raises:
         InputValueError: `name` is not a built-in model.
@@ -402,7 +495,7 @@ def train_builtin(name: str, *, seed: int, out: Path, data_dir: Path) -> dict[st
     if recipe is None:
         raise InputValueError(f"no built-in model {name!r}; choose one of {sorted(RECIPES)}.")
     if isinstance(recipe, SequenceRecipe):
-        return train_sequence(recipe, seed, out, data_dir)
+        return train_sequence(recipe, seed, out, data_dir, checkpointing)
     return train_digits(recipe, seed, out)
 
 

@@ -8,18 +8,28 @@ is left as it was.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-__all__ = ["TrainConfig", "kl_to_prior", "kl_weight", "seeded", "train_vae"]
+__all__ = [
+    "Checkpointing",
+    "TrainConfig",
+    "kl_to_prior",
+    "kl_weight",
+    "learning_rate",
+    "seeded",
+    "train_vae",
+]
 
 LOG = logging.getLogger(__name__)
 
@@ -46,6 +56,10 @@ class TrainConfig:
         grad_clip: global gradient-norm clip (0: none).
         threads: torch intra-op threads while training (results depend on it).
         log_every: also log a record every this many steps (0: once per epoch only).
+        free_bits: nats per latent dimension below which the batch-mean KL of that dimension
+            is not penalised (Kingma et al., 2016); 0: the plain KL.
+        final_learning_rate: cosine decay of the step size to this value over all the steps
+            (None: constant).
     """
 
     seed: int
@@ -57,6 +71,8 @@ class TrainConfig:
     grad_clip: float = 0.0
     threads: int = 1
     log_every: int = 0
+    free_bits: float = 0.0
+    final_learning_rate: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         """Plain dict for the manifest."""
@@ -82,11 +98,47 @@ def kl_to_prior(mu: Tensor, sigma: Tensor, prior_scale: float = 1.0) -> Tensor:
     return 0.5 * ((mu / prior_scale).pow(2) + ratio - 1.0 - ratio.log()).sum(dim=-1)
 
 
+def kl_per_dim(mu: Tensor, sigma: Tensor, prior_scale: float = 1.0) -> Tensor:
+    """KL(N(mu, sigma^2) || N(0, prior_scale^2)) per row and dimension, `n x d`."""
+    ratio = (sigma / prior_scale).pow(2)
+    return 0.5 * ((mu / prior_scale).pow(2) + ratio - 1.0 - ratio.log())
+
+
+def learning_rate(step: int, total: int, config: TrainConfig) -> float:
+    """Adam's step size at `step` of `total`: constant, or cosine-decayed to the final one."""
+    if config.final_learning_rate is None or total <= 0:
+        return config.learning_rate
+    progress = min(1.0, step / total)
+    low = config.final_learning_rate
+    return low + 0.5 * (config.learning_rate - low) * (1.0 + math.cos(math.pi * progress))
+
+
 def kl_weight(progress: float, config: TrainConfig) -> float:
     """KL weight after `progress` epochs (fractional): linear warm-up to `beta`."""
     if config.kl_warmup_epochs <= 0:
         return config.beta
     return config.beta * min(1.0, progress / config.kl_warmup_epochs)
+
+
+@dataclass(frozen=True)
+class Checkpointing:
+    """Where and how often a run saves everything it needs to continue.
+
+    The file holds the modules, the optimiser, the step, the current epoch's batch order,
+    torch's RNG state and the log, read back with ``torch.load(..., weights_only=True)``.
+
+    Attributes:
+        path: the checkpoint file (written atomically: a temporary file, then a rename).
+        every: save after this many steps (and when the run ends or stops).
+        resume: continue from `path` when it exists.
+        max_seconds: stop (and save) after this much training time in this call (None: run
+            to the end).
+    """
+
+    path: Path
+    every: int = 1000
+    resume: bool = False
+    max_seconds: float | None = None
 
 
 def _step(
@@ -98,12 +150,22 @@ def _step(
     recon_loss: ReconLoss,
     prior_scale: float,
     train_decode: TrainDecode | None,
-) -> tuple[Tensor, Tensor]:
-    """Reconstruction loss and KL per example for one batch (reparameterised sample)."""
+    free_bits: float,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Reconstruction loss and KL per example, and the KL term of the loss (free bits)."""
     mu, sigma = encoder(to_encoder(inputs))
     z = mu + sigma * torch.randn_like(mu)
     logits = decoder(z) if train_decode is None else train_decode(decoder, z, targets)
-    return recon_loss(logits, targets), kl_to_prior(mu, sigma, prior_scale)
+    kl = kl_per_dim(mu, sigma, prior_scale)
+    penalised = kl.mean(0).clamp(min=free_bits).sum() if free_bits > 0 else kl.sum(-1).mean()
+    return recon_loss(logits, targets), kl.sum(-1), penalised
+
+
+def _save_checkpoint(path: Path, state: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    partial.replace(path)
 
 
 def train_vae(
@@ -118,11 +180,13 @@ def train_vae(
     prior_scale: float = 1.0,
     on_epoch: Callable[[int], dict[str, float]] | None = None,
     train_decode: TrainDecode | None = None,
+    checkpointing: Checkpointing | None = None,
 ) -> list[dict[str, float]]:
     """Train `encoder` and `decoder` in place on the negative ELBO with KL annealing.
 
     Call inside :func:`seeded` (after building the modules there, so their initial weights are
-    seeded too).
+    seeded too). With `checkpointing`, the run saves itself every few steps and can continue
+    where it left off, in the same order of batches and random draws as an uninterrupted run.
 
     Args:
         encoder: `to_encoder(inputs[idx])` -> `(mu, sigma)`.
@@ -136,48 +200,94 @@ def train_vae(
         on_epoch: called after each epoch with its index; returns held-out metrics to log.
         train_decode: how the decoder produces logits while training (default `decoder(z)`);
             for example teacher forcing. Evaluation always uses `decoder(z)`.
+        checkpointing: save (and resume) the run's state; stop early after a time budget.
 
     Returns:
         One record per epoch (and every `config.log_every` steps): epochs done, step, KL
-        weight, training reconstruction loss and KL per example since the previous record,
-        seconds so far, and whatever `on_epoch` returned.
+        weight, step size, training reconstruction loss and KL per example since the previous
+        record, seconds so far (over all resumed calls), and whatever `on_epoch` returned. The
+        last record has ``"finished"`` 1.0 when every step was taken, 0.0 when the time budget
+        stopped the run first.
     """
     params = [*encoder.parameters(), *decoder.parameters()]
     optimiser = torch.optim.Adam(params, lr=config.learning_rate)
     history: list[dict[str, float]] = []
-    start = time.perf_counter()
     n = inputs.shape[0]
     steps_per_epoch = math.ceil(n / config.batch_size)
-    bar = tqdm(total=config.epochs * steps_per_epoch, desc="training", unit="step", leave=False)
+    total = config.epochs * steps_per_epoch
     step = 0
+    order: Tensor | None = None
+    elapsed_before = 0.0
+    if checkpointing is not None and checkpointing.resume and checkpointing.path.is_file():
+        state = torch.load(checkpointing.path, weights_only=True)
+        encoder.load_state_dict(state["encoder"])
+        decoder.load_state_dict(state["decoder"])
+        optimiser.load_state_dict(state["optimiser"])
+        step = int(state["step"])
+        order = state["order"]
+        torch.set_rng_state(state["rng"])
+        history = json.loads(state["history"])
+        elapsed_before = float(state["seconds"])
+        LOG.info("resumed from %s at step %d of %d", checkpointing.path, step, total)
+    start = time.perf_counter()
+    bar = tqdm(total=total, initial=step, desc="training", unit="step", leave=False)
     sums = [0.0, 0.0, 0]  # reconstruction, KL, examples since the last record
 
-    def record(epoch: int) -> None:
+    def seconds() -> float:
+        return elapsed_before + time.perf_counter() - start
+
+    def record(epoch: int, *, finished: bool | None = None) -> None:
         encoder.eval()
         decoder.eval()
         entry = {
             "epoch": round(step / steps_per_epoch, 3),
             "step": float(step),
             "beta": round(kl_weight(step / steps_per_epoch, config), 4),
+            "learning_rate": round(learning_rate(step, total, config), 7),
             "train_recon": round(sums[0] / max(sums[2], 1), 4),
             "train_kl": round(sums[1] / max(sums[2], 1), 4),
-            "seconds": round(time.perf_counter() - start, 1),
+            "seconds": round(seconds(), 1),
         }
         if on_epoch is not None:
             with torch.no_grad():
                 entry.update(on_epoch(epoch))
+        if finished is not None:
+            entry["finished"] = float(finished)
         history.append(entry)
         sums[:] = [0.0, 0.0, 0]
         LOG.info("  ".join(f"{key} {value:g}" for key, value in entry.items()))
         encoder.train()
         decoder.train()
 
+    def save() -> None:
+        if checkpointing is None:
+            return
+        _save_checkpoint(
+            checkpointing.path,
+            {
+                "encoder": encoder.state_dict(),
+                "decoder": decoder.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "step": step,
+                "order": order if order is not None else torch.empty(0, dtype=torch.int64),
+                "rng": torch.get_rng_state(),
+                "history": json.dumps(history),
+                "seconds": seconds(),
+            },
+        )
+
     encoder.train()
     decoder.train()
-    for epoch in range(config.epochs):
-        for idx in torch.randperm(n).split(config.batch_size):
+    stopped = False
+    while step < total and not stopped:
+        epoch, offset = divmod(step, steps_per_epoch)
+        if offset == 0 or order is None or order.numel() != n:
+            order = torch.randperm(n)
+        for idx in order.split(config.batch_size)[offset:]:
+            for group in optimiser.param_groups:
+                group["lr"] = learning_rate(step, total, config)
             beta = kl_weight(step / steps_per_epoch, config)
-            recon, kl = _step(
+            recon, kl, penalised = _step(
                 encoder,
                 decoder,
                 inputs[idx],
@@ -186,8 +296,9 @@ def train_vae(
                 recon_loss,
                 prior_scale,
                 train_decode,
+                config.free_bits,
             )
-            loss = (recon + beta * kl).mean()
+            loss = recon.mean() + beta * penalised
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip > 0:
@@ -198,9 +309,25 @@ def train_vae(
             sums[2] += len(idx)
             step += 1
             bar.update()
-            if config.log_every and step % config.log_every == 0 and step % steps_per_epoch:
+            end_of_epoch = step % steps_per_epoch == 0
+            if config.log_every and step % config.log_every == 0 and not end_of_epoch:
                 record(epoch)
-        record(epoch)
+            if end_of_epoch:
+                record(epoch, finished=True if step == total else None)
+            if checkpointing is not None:
+                over = (
+                    checkpointing.max_seconds is not None
+                    and time.perf_counter() - start >= checkpointing.max_seconds
+                )
+                if over and step < total:
+                    record(epoch, finished=False)
+                    stopped = True
+                if stopped or end_of_epoch or step % checkpointing.every == 0:
+                    save()
+                if stopped:
+                    break
+    if checkpointing is not None and not stopped:
+        save()
     encoder.eval()
     decoder.eval()
     bar.close()
