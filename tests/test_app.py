@@ -189,3 +189,16 @@ def test_static_export_prepares_png_and_svg() -> None:
     assert b"<svg" in at.session_state["slice_svg"][:200]
     labels = [b.label for b in at.get("download_button")]
     assert {"Grid CSV", "Grid NPZ", "Figure HTML", "Figure PNG", "Figure SVG"} <= set(labels)
+
+
+def test_a_long_grid_says_how_long_and_waits_for_a_click() -> None:
+    at = _app("molecules")
+    at.session_state["slice_resolution"] = 129
+    at.run()
+    at.switch_page("views/slices.py")
+    at.run()
+    clean(at)
+    (note,) = [i.value for i in at.info if "will take about" in i.value]
+    assert "129x129 grid (16,641 latents)" in note and "ms per latent" in note
+    assert not at.get("plotly_chart")  # nothing computed yet
+    assert [b.label for b in at.button if b.key == "slice_go"] == ["Compute it"]

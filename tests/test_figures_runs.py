@@ -533,3 +533,22 @@ def test_no_valid_points_gives_a_message() -> None:
     share = plot_valid_share(points)  # still meaningful: 0 % everywhere
     assert (np.asarray(_trace(share, "alpha").y) == 0.0).all()
     assert _annotations(plot_scales_along(points.assign(scales=np.nan))) == ["no ScaLES values"]
+
+
+def test_scales_by_step_is_the_median_and_quartiles_per_optimizer_and_step() -> None:
+    from scales_viz.figures.runs import plot_scales_by_step
+
+    table = pd.DataFrame(
+        {
+            "optimizer": ["a"] * 6 + ["b"] * 2,
+            "step": [0, 0, 0, 1, 1, 1, 0, 1],
+            "scales": [1.0, 2.0, 9.0, 4.0, np.nan, 6.0, -1.0, -2.0],
+        }
+    )
+    fig = plot_scales_by_step(table)
+    median = {t.name: t for t in fig.data if t.mode == "lines+markers"}
+    assert list(median) == ["a", "b"]
+    assert list(median["a"].y) == [2.0, 5.0]  # NaN ignored
+    band = next(t for t in fig.data if t.name == "a 25-75%")
+    assert list(band.y) == [5.5, 5.5, 4.5, 1.5] and band.showlegend is False
+    assert "no ScaLES values" in str(plot_scales_by_step(table.assign(scales=np.nan)).layout)

@@ -40,16 +40,25 @@ def render_object(model: VAEModel, obj: Any, caption: str = "") -> None:
     if model.render == "image":
         st.image(upscale(obj), caption=caption or None, clamp=True)
     elif model.render == "molecule":
-        svg = molecule_svg(obj)
-        if svg is not None:
-            st.image(svg, caption=caption or None)
-        st.code(str(obj) or "(empty)", language=None)
-        if caption and svg is None:
-            st.caption(caption)
+        # Every cell has a drawing of the same size and one caption under it (the mark and
+        # the whole SMILES, wrapped), so a grid's rows stay aligned.
+        smiles = str(obj) or "(empty)"
+        svg = molecule_svg(obj) or _no_molecule_svg()
+        st.image(svg, caption=f"{caption} {smiles}".strip(), width="stretch")
     else:
         st.code(str(obj) or "(empty)", language=None)
         if caption:
             st.caption(caption)
+
+
+def _no_molecule_svg(size: int = 220) -> str:
+    """A drawing-sized placeholder for a SMILES that RDKit cannot parse."""
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}">'
+        f'<rect width="{size}" height="{size}" fill="#f4f4f4"/>'
+        f'<text x="50%" y="50%" text-anchor="middle" font-family="sans-serif" '
+        f'font-size="14" fill="#888">no valid molecule</text></svg>'
+    )
 
 
 def render_grid(

@@ -16,6 +16,7 @@ from scales_viz.figures.runs import (
     plot_best_curves,
     plot_realism_objective,
     plot_scales_along,
+    plot_scales_by_step,
     plot_valid_share,
 )
 from scales_viz.lso.io import (
@@ -372,7 +373,10 @@ def _compare(model: VAEModel, store: RunStore, runs: list[StoredRun], selected: 
     with tabs[1]:
         st.plotly_chart(plot_valid_share(points, colours=colours), key="opt_valid")
     with tabs[2]:
-        st.plotly_chart(plot_scales_along(points, colours=colours), key="opt_scales")
+        if st.toggle("Every proposal of every run", False, key="opt_scales_detail"):
+            st.plotly_chart(plot_scales_along(points, colours=colours), key="opt_scales")
+        else:
+            st.plotly_chart(plot_scales_by_step(points, colours=colours), key="opt_scales")
     with tabs[3]:
         realism = st.radio("Realism score", ["scales", "likelihood"], horizontal=True)
         st.plotly_chart(

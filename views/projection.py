@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from scales_viz.errors import ScalesVizError
-from scales_viz.figures.projection import MAP_TRACE_PREFIX, RunPath, plot_projection
+from scales_viz.figures.projection import RunPath, plot_projection
 from scales_viz.models import VAEModel
 from scales_viz.projection import ProjectionMap, get_map, warm_reducer
 from scales_viz.selection import MAX_SELECTION, Selection
@@ -165,11 +165,8 @@ def main() -> None:
             "(only map points count; runs are drawn for context)."
         )
     else:
-        st.caption(
-            "Lasso or box-select points (traces named "
-            f"'{MAP_TRACE_PREFIX}: ...') to inspect them; unselected points turn grey."
-        )
-    st.page_link("views/inspect.py", label="Inspect the selection")
+        st.caption("Lasso or box-select points to inspect them; unselected points turn grey.")
+    st.page_link("views/inspect.py", label="Inspect the selection", icon=":material/arrow_forward:")
 
 
 main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,13 @@ DATA_SCORE_SAMPLE = 200
 CHART_KEY = "slice_chart"
 PICKED_KEY = "slice_picked_points"
 MAX_TABLE_ROWS = 2000
+#: Grids estimated to take longer than this (seconds) wait for a click.
+ASK_ABOVE_S = 10.0
+#: Side of the probe grid that measures the cost per latent.
+PROBE_SIDE = 3
+APPROVED_KEY = "slice_approved"
+CANCELLED_KEY = "slice_cancelled"
+LAST_FIGURE_KEY = "slice_last_figure"
 
 
 def _run_plane(model: VAEModel, name: str | None) -> Plane:
@@ -95,6 +103,51 @@ def _plane(model: VAEModel, form: dict[str, Any]) -> Plane:
     if form["plane"] == "PCA of data":
         return pca_plane(data, origin=origin)
     return random_plane(origin, seed=seed)
+
+
+@st.cache_resource(show_spinner=False)
+def _seconds_per_point(name: str, device_name: str) -> float:
+    """Measured cost of one slice cell on this model and device (scores and decoding)."""
+    from ui.state import get_model
+
+    model = get_model(name)
+    spec = SliceSpec(axis_plane(np.zeros(model.latent_dim), 0, 1), 1.0, PROBE_SIDE)
+    compute_slice(model, spec, objectives=(), device=torch.device(device_name))  # warm-up
+    start = time.perf_counter()
+    compute_slice(model, spec, objectives=(), device=torch.device(device_name))
+    return (time.perf_counter() - start) / PROBE_SIDE**2
+
+
+def _ask_before_long_work(model: VAEModel, spec: SliceSpec, key: Any, chart: Any) -> None:
+    """Before a grid estimated to take over ASK_ABOVE_S seconds, say so and wait for a click;
+    while one computes, offer Cancel (a click stops the computation at the next chunk). The
+    previous figure stays on screen meanwhile."""
+    cells = spec.resolution**2
+    estimate = cells * _seconds_per_point(model.name, str(device()))
+    previous = st.session_state.get(LAST_FIGURE_KEY)
+    if previous is not None and previous[0] == model.name:
+        chart.plotly_chart(previous[1], key="slice_previous")
+    if st.session_state.get(CANCELLED_KEY) == key:
+        st.info("Cancelled. Nothing was kept of the unfinished grid.")
+        if st.button(f"Compute the {spec.resolution}x{spec.resolution} grid", key="slice_go"):
+            st.session_state.pop(CANCELLED_KEY, None)
+            st.session_state[APPROVED_KEY] = key
+            st.rerun()
+        st.stop()
+    if estimate > ASK_ABOVE_S and st.session_state.get(APPROVED_KEY) != key:
+        st.info(
+            f"This {spec.resolution}x{spec.resolution} grid ({cells:,} latents) will take about "
+            f"{estimate:.0f} s on {device().type} (measured {1000 * estimate / cells:.1f} ms per "
+            "latent on this model). Pick a lower resolution, or compute it:"
+        )
+        if st.button("Compute it", key="slice_go", type="primary"):
+            st.session_state[APPROVED_KEY] = key
+            st.rerun()
+        st.stop()
+    if st.button("Cancel", key="slice_cancel", help="stop computing this grid"):
+        st.session_state[CANCELLED_KEY] = key
+        st.session_state.pop(APPROVED_KEY, None)
+        st.rerun()
 
 
 def _default_resolution(model: VAEModel) -> int:
@@ -425,13 +478,16 @@ def main() -> None:
     )
     chart = st.empty()
     full_key = (model.name, spec.key(), str(device()))
-    if spec.resolution**2 > PROGRESSIVE_CELLS and not is_cached("slices", full_key):
-        coarse = _grid(model, SliceSpec(plane, extent, COARSE_RESOLUTION))
-        chart.plotly_chart(
-            plot_slice(coarse, score=score, show_invalid=show_invalid, title="coarse preview"),
-            key="slice_preview",
-        )
+    if not is_cached("slices", full_key):
+        _ask_before_long_work(model, spec, full_key, chart)
+        if spec.resolution**2 > PROGRESSIVE_CELLS:
+            coarse = _grid(model, SliceSpec(plane, extent, COARSE_RESOLUTION))
+            chart.plotly_chart(
+                plot_slice(coarse, score=score, show_invalid=show_invalid, title="coarse preview"),
+                key="slice_preview",
+            )
     grid = _grid(model, spec)
+    st.session_state.pop(CANCELLED_KEY, None)
     threshold = None
     if percentile > 0:
         threshold = float(np.percentile(_data_scales(model), percentile))
@@ -450,6 +506,7 @@ def main() -> None:
             st.plotly_chart(
                 fig, key=CHART_KEY, on_select=_on_select, selection_mode=("points", "box")
             )
+            st.session_state[LAST_FIGURE_KEY] = (model.name, fig)
         if right is not None:
             with right:
                 plane_mosaic(model, plane, extent, MOSAIC_SIDE)

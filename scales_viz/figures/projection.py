@@ -21,6 +21,7 @@ from scales_viz.figures.markers import path_markers
 __all__ = ["MAP_TRACE_PREFIX", "RunPath", "plot_projection", "sample_indices"]
 
 #: Map point traces are named with this prefix (selections are read from them only).
+#: Map-point traces carry this ``meta`` (their names are plain words: "valid", "data", ...).
 MAP_TRACE_PREFIX = "map"
 GREY = "rgba(170, 170, 170, 0.35)"
 CATEGORY_COLOURS = {
@@ -113,7 +114,8 @@ def plot_projection(
                 y=coords[index, 1],
                 mode="markers",
                 marker=marker,
-                name=f"{MAP_TRACE_PREFIX}: {name}",
+                name=name,
+                meta=MAP_TRACE_PREFIX,
                 customdata=index,
                 text=_hover(labels, index),
                 hovertemplate="%{text}" + extra,

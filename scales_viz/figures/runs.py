@@ -49,6 +49,7 @@ __all__ = [
     "plot_best_curves",
     "plot_realism_objective",
     "plot_scales_along",
+    "plot_scales_by_step",
     "plot_valid_share",
     "summarise_best",
     "summarise_valid_share",
@@ -600,6 +601,74 @@ def _point_customdata(frame: pd.DataFrame) -> np.ndarray:
     data[:, 1] = frame["step"].to_numpy(dtype=np.int64).tolist()
     data[:, 2] = frame["index"].to_numpy(dtype=np.int64).tolist()
     return data
+
+
+def plot_scales_by_step(
+    points: pd.DataFrame,
+    *,
+    title: str | None = None,
+    colours: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """ScaLES of the proposals per step: per optimizer, the median over its runs' proposals of
+    that step (a line) and the 25-75% band around it, so several runs read as one story.
+
+    Args:
+        points: a points table (needs ``optimizer``, ``step`` and ``scales``).
+        title: figure title (default "ScaLES of the proposals, per step").
+        colours: optimizer -> colour overrides (default :func:`optimizer_colours`).
+
+    Returns:
+        One median trace (named by the optimizer) and one band trace (``"<optimizer> 25-75%"``,
+        no legend entry) per optimizer; with no finite ScaLES, a message figure.
+    """
+    title = title or "ScaLES of the proposals, per step (median and 25-75% band)"
+    x_title, y_title = "step", SCORE_TITLES["scales"]
+    if points.empty:
+        return _message_figure("no runs selected", title, x_title, y_title)
+    _require(points, ("optimizer", "step", "scales"))
+    frame = points.assign(_s=_floats(points, "scales"))
+    frame = frame[np.isfinite(frame["_s"])]
+    if frame.empty:
+        return _message_figure("no ScaLES values", title, x_title, y_title)
+    palette = _colours(frame["optimizer"], colours)
+    fig = go.Figure()
+    for optimizer in sorted(frame["optimizer"].astype(str).unique()):
+        part = frame[frame["optimizer"].astype(str) == optimizer]
+        stats = part.groupby("step")["_s"].quantile([0.25, 0.5, 0.75]).unstack()
+        steps = stats.index.to_numpy()
+        colour = palette[optimizer]
+        fig.add_trace(
+            go.Scatter(
+                x=np.concatenate([steps, steps[::-1]]),
+                y=np.concatenate([stats[0.75].to_numpy(), stats[0.25].to_numpy()[::-1]]),
+                fill="toself",
+                fillcolor=_rgba(colour, 0.2),
+                line={"width": 0},
+                hoverinfo="skip",
+                name=f"{optimizer} 25-75%",
+                legendgroup=optimizer,
+                showlegend=False,
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=steps,
+                y=stats[0.5].to_numpy(),
+                mode="lines+markers",
+                line={"color": colour, "width": 2},
+                name=optimizer,
+                legendgroup=optimizer,
+                hovertemplate="step %{x}: median ScaLES %{y:.4g}<extra>" + optimizer + "</extra>",
+            )
+        )
+    fig.update_layout(
+        title={"text": title},
+        xaxis={"title": {"text": x_title}},
+        yaxis={"title": {"text": y_title}},
+        legend={"orientation": "h", "y": -0.2, "yanchor": "top"},
+        margin={"b": 110},
+    )
+    return fig
 
 
 def plot_scales_along(

@@ -173,9 +173,12 @@ _EXPRESSIONS_DATA = {
     "unique": True,
     "max_length": EXPRESSION_LENGTH,
 }
-#: Both expression models: a bidirectional GRU encoder and a one-layer GRU decoder that reads
-#: the latent and its previous output at every step; they differ only in what is fed back.
-_EXPRESSIONS_ENCODER = {"embed": 32, "hidden": 128}
+#: Both expression models: a convolutional encoder and a one-layer GRU decoder that reads the
+#: latent and its previous output at every step; they differ only in what is fed back. A
+#: bidirectional GRU encoder (embedding 32, width 128) learnt about half as fast per step
+#: here: 200 steps of the autoregressive recipe gave train reconstruction 13.7 nats and 0.1%
+#: exact held-out strings against 7.9 nats and 7.5% with this encoder.
+_EXPRESSIONS_ENCODER = {"channels": [32, 32, 64], "kernels": [2, 3, 4], "hidden": 100}
 _EXPRESSIONS_DECODER = {"hidden": 256, "layers": 1, "embed": 64, "cell": "gru", "dropout": 0.0}
 #: A small KL weight: exact reconstruction needs the latent to carry most of an expression's
 #: information. At beta 0.05 (free bits 0.05) the KL settled near 24 nats and after 1.6 epochs
@@ -205,7 +208,7 @@ RECIPES: dict[str, SequenceRecipe | DigitsRecipe] = {
         latent_dim=25,
         decoder={**_EXPRESSIONS_DECODER, "feedback": "soft"},
         encoder=_EXPRESSIONS_ENCODER,
-        encoder_architecture="gru_sequence_encoder",
+        encoder_architecture="conv_sequence_encoder",
         architecture="softmax_input_rnn",
         # Trained as it decodes: the softmax of each step is fed to the next, so the map
         # z -> logits that ScaLES differentiates is the one that was fitted.
@@ -229,7 +232,7 @@ RECIPES: dict[str, SequenceRecipe | DigitsRecipe] = {
         latent_dim=25,
         decoder={**_EXPRESSIONS_DECODER, "feedback": "hard"},
         encoder=_EXPRESSIONS_ENCODER,
-        encoder_architecture="gru_sequence_encoder",
+        encoder_architecture="conv_sequence_encoder",
         architecture="softmax_input_rnn",
         teacher_forcing=True,
         word_dropout=0.1,
@@ -259,13 +262,16 @@ RECIPES: dict[str, SequenceRecipe | DigitsRecipe] = {
             "dropout": 0.0,
             "feedback": "hard",
         },
-        encoder={"embed": 64, "hidden": 256},
-        encoder_architecture="gru_sequence_encoder",
+        # A convolutional encoder: on expressions it learnt twice as fast per step as a
+        # bidirectional GRU, and a bidirectional GRU of 256 over 60 tokens cost more than the
+        # decoder here (2.4 s against 1.0 s a step of 128 under load).
+        encoder={"channels": [32, 64, 64], "kernels": [5, 5, 5], "hidden": 256},
+        encoder_architecture="conv_sequence_encoder",
         architecture="softmax_input_rnn",
         teacher_forcing=True,
         word_dropout=0.1,
-        # About 15 minutes an epoch on one busy core here; resumable (scales-viz train
-        # molecules --resume) from the committed checkpoint.
+        # About 30 minutes an epoch on one core here: longer than a session, so it resumes
+        # (scales-viz train molecules --resume) from the committed checkpoint.
         config=TrainConfig(
             seed=0,
             epochs=8,
@@ -276,7 +282,7 @@ RECIPES: dict[str, SequenceRecipe | DigitsRecipe] = {
             beta=0.01,
             free_bits=0.05,
             grad_clip=5.0,
-            log_every=500,
+            log_every=250,
         ),
         n_train=245_000,
         n_held_out=5_000,
