@@ -52,10 +52,12 @@ DISTANCE_CHUNK_ROWS = 4096
 __all__ = [
     "LIKELIHOODS",
     "Likelihood",
+    "argmax_log_prob",
     "distance_to_data",
     "likelihood",
     "prior_logpdf",
     "scales",
+    "scales_and_logits",
 ]
 
 
@@ -477,9 +479,53 @@ def scales(
     if not math.isfinite(prior_weight):
         raise InputValueError(f"`prior_weight` must be a finite number; got {prior_weight!r}.")
     z = check_latents(z)
+    score, _ = _scales_pass(decoder, z, likelihood, polarity, chunk_size, progress, False)
+    if prior_weight:
+        score = score + prior_weight * prior_logpdf(z.to(GRAM_DTYPE), normalised=False)
+    return score.to(z.dtype)
+
+
+def scales_and_logits(
+    decoder: Decoder,
+    z: Tensor,
+    *,
+    likelihood: Likelihood = "categorical",
+    chunk_size: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """ScaLES of each point and the decoder's logits there, from the same decoder pass.
+
+    The logits are the primal output of the Jacobian computation, so a caller that also needs
+    decodings or the likelihood (a slice, say) does not run the decoder again.
+
+    Returns:
+        `(score, logits)`: an `n` tensor and `n x ...` logits, both detached, in the dtype
+        and on the device of `z`.
+
+    Raises:
+        As :func:`scales`.
+    """
+    _check_likelihood(likelihood)
+    _check_chunk_size(chunk_size)
+    z = check_latents(z).detach()
+    score, logits = _scales_pass(decoder, z, likelihood, False, chunk_size, progress, True)
+    assert logits is not None
+    return score.to(z.dtype), logits.to(z.dtype)
+
+
+def _scales_pass(
+    decoder: Decoder,
+    z: Tensor,
+    likelihood: str,
+    polarity: bool,
+    chunk_size: int | None,
+    progress: Callable[[int, int], None] | None,
+    keep_logits: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """The chunked ScaLES loop (float64 score), optionally keeping each chunk's logits."""
     n, d = z.shape
     if n == 0:
-        return z.new_empty(0)
+        return z.new_empty(0, dtype=GRAM_DTYPE), (z.new_empty(0) if keep_logits else None)
     with evaluation_mode(decoder):
         outputs = _probe(decoder, z, likelihood)
         size = chunk_size or auto_chunk_size(n, d, outputs, z.device)
@@ -487,18 +533,32 @@ def scales(
             _second_order_context() if z.requires_grad else torch.no_grad()
         )
         with forward_ad_backends(), grad_ctx:
-            parts = []
+            parts, kept = [], []
+            done = 0
             for chunk in z.split(size):
                 logits, jac = logits_and_jacobian(decoder, chunk)
                 check_decoder_output(logits, chunk.shape[0], likelihood)
                 gram = gram_matrix(logits, jac, likelihood=likelihood, polarity=polarity)
                 parts.append(neg_half_logdet(gram))
+                if keep_logits:
+                    kept.append(logits.detach())
+                done += chunk.shape[0]
                 if progress is not None:
-                    progress(sum(part.shape[0] for part in parts), n)
-            score = torch.cat(parts)
-    if prior_weight:
-        score = score + prior_weight * prior_logpdf(z.to(GRAM_DTYPE), normalised=False)
-    return score.to(z.dtype)
+                    progress(done, n)
+    return torch.cat(parts), (torch.cat(kept) if keep_logits else None)
+
+
+def argmax_log_prob(logits: Tensor, likelihood: str = "categorical") -> Tensor:
+    """Log-probability of the argmax decoding from logits (`n x L x V` or `n x P`), float64.
+
+    Categorical: `sum_t log max_v p_{t,v}`. Bernoulli: `sum_i log max(p_i, 1 - p_i)`.
+    """
+    logits = logits.to(GRAM_DTYPE)
+    if likelihood == "categorical":
+        per_position = logits.amax(-1) - torch.logsumexp(logits, -1)
+    else:
+        per_position = -nn.functional.softplus(-logits.abs())
+    return per_position.flatten(1).sum(1)
 
 
 def likelihood(
@@ -530,12 +590,7 @@ def likelihood(
     grad_ctx = torch.enable_grad() if z.requires_grad else torch.no_grad()
     with evaluation_mode(decoder), grad_ctx:
         for chunk in z.split(chunk_size or z.shape[0]):
-            logits = _call_decoder(decoder, chunk, likelihood).to(GRAM_DTYPE)
-            if likelihood == "categorical":
-                per_position = logits.amax(-1) - torch.logsumexp(logits, -1)
-            else:
-                per_position = -nn.functional.softplus(-logits.abs())
-            parts.append(per_position.flatten(1).sum(1))
+            parts.append(argmax_log_prob(_call_decoder(decoder, chunk, likelihood), likelihood))
     return torch.cat(parts).to(z.dtype)
 
 

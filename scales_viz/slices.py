@@ -18,7 +18,13 @@ import torch
 from torch import Tensor
 
 from scales_viz.errors import InputValueError
-from scales_viz.score import distance_to_data, likelihood, prior_logpdf
+from scales_viz.score import (
+    argmax_log_prob,
+    distance_to_data,
+    likelihood,
+    prior_logpdf,
+    scales_and_logits,
+)
 
 __all__ = [
     "MAX_RESOLUTION",
@@ -313,11 +319,22 @@ def compute_slice(
     valid_parts: list[np.ndarray] = []
     objects: list[Any] = []
     data = model.data_latents.to(device=z_all.device, dtype=dtype)
+    one_pass = "scales" in scores and hasattr(model, "objects_from_logits")
     for start in range(0, total, SLICE_CHUNK):
         z = z_all[start : start + SLICE_CHUNK]
-        for name in scores:
-            parts[name].append(_score(model, name, z, data).detach().cpu().numpy())
-        chunk_objects = model.decode(z.to(torch.float32))
+        if one_pass:
+            # One decoder pass per chunk: ScaLES, the likelihood and the decodings all come
+            # from the logits of the Jacobian computation.
+            score, logits = scales_and_logits(model.decoder_for(z), z, likelihood=model.likelihood)
+            found = {"scales": score, "likelihood": argmax_log_prob(logits, model.likelihood)}
+            for name in scores:
+                value = found[name] if name in found else _score(model, name, z, data)
+                parts[name].append(value.detach().cpu().numpy())
+            chunk_objects = model.objects_from_logits(logits)
+        else:
+            for name in scores:
+                parts[name].append(_score(model, name, z, data).detach().cpu().numpy())
+            chunk_objects = model.decode(z.to(torch.float32))
         objects.extend(chunk_objects)
         valid_parts.append(model.validity(chunk_objects))
         if progress is not None:

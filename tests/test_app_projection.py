@@ -66,7 +66,7 @@ def test_lasso_on_projection_reaches_inspect_and_makes_a_slice() -> None:
 
 
 def test_slice_clicks_are_the_selection_on_inspect() -> None:
-    at = _at("views/slices.py", slice_picked_points=[(0.0, 0.0), (1.0, -1.0)])
+    at = _at("views/slices.py", slice_picked_points=[(0.0, 0.0, []), (1.0, -1.0, [])])
     state = at.session_state["selection"]
     assert state["source"] == "slices" and len(state["z"]) == 2
     at.switch_page("views/inspect.py")
@@ -93,7 +93,7 @@ def test_expressions_selection_plots_each_expression_against_the_target() -> Non
 def test_a_slices_selection_is_drawn_on_the_projection_once_the_reducer_is_warm() -> None:
     import time
 
-    at = _at("views/slices.py", slice_picked_points=[(0.0, 0.0), (1.0, -1.0)])
+    at = _at("views/slices.py", slice_picked_points=[(0.0, 0.0, []), (1.0, -1.0, [])])
     at.switch_page("views/projection.py")
     at.run()
     clean(at)

@@ -108,7 +108,8 @@ def test_click_a_slice_cell_and_see_its_decoding(server: str) -> None:
         for _ in range(HOVER_TRIES):
             box = drag.bounding_box()
             assert box is not None
-            x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
+            # Near a corner: far from the data latents drawn (above the cells) near the centre.
+            x, y = box["x"] + box["width"] * 0.92, box["y"] + box["height"] * 0.08
             page.mouse.move(x - 7, y - 7)
             page.mouse.move(x, y)
             page.wait_for_timeout(500)
@@ -157,29 +158,50 @@ def test_walk_the_learn_page_end_to_end(server: str) -> None:
     from playwright.sync_api import expect
 
     with _view(server, "Learn") as page:
-        expect(page.get_by_text("Decoded images over the plane")).to_be_visible(
+        expect(page.get_by_text("What the decoder emits over the plane")).to_be_visible(
             timeout=STEP_TIMEOUT_MS
         )
         page.get_by_text("2. The ScaLES field and the validity map").click()
-        expect(page.get_by_text("Read this honestly")).to_be_visible(timeout=STEP_TIMEOUT_MS)
-        page.get_by_text("3. An optimiser chasing a digit").click()
-        expect(page.get_by_text("valid share along the path")).to_be_visible(
+        expect(page.get_by_text("How far to trust it")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        page.get_by_text("3. Optimisers with and without a penalty").click()
+        expect(page.get_by_role("button", name="Run both")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        page.get_by_text("4. Over 20 starts").click()
+        expect(page.get_by_text("Mean ± standard deviation over the starts")).to_be_visible(
             timeout=STEP_TIMEOUT_MS
         )
-        expect(page.get_by_text("In this run the penalised path ended")).to_be_visible(
-            timeout=STEP_TIMEOUT_MS
-        )
-        page.get_by_text("4. How to read the views").click()
+        page.get_by_text("5. How to read the views").click()
         expect(page.get_by_text("Projection maps many latents")).to_be_visible(
             timeout=STEP_TIMEOUT_MS
         )
+
+
+def test_the_first_screen_orients_and_links_to_the_views(server: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.goto(server, timeout=STEP_TIMEOUT_MS)
+            expect(page.get_by_text("where is a VAE's latent space realistic?")).to_be_visible(
+                timeout=STEP_TIMEOUT_MS
+            )
+            expect(page.get_by_text("Deploy")).to_have_count(0)  # no deploy chrome
+            page.get_by_role("link", name="Open Learn").click()
+            expect(page.get_by_text("Learn: exploring a latent space")).to_be_visible(
+                timeout=STEP_TIMEOUT_MS
+            )
+        finally:
+            browser.close()
 
 
 def test_model_page_shows_the_card_and_its_measured_aurocs(server: str) -> None:
     from playwright.sync_api import expect
 
     with _view(server, "Model") as page:
-        expect(page.get_by_text("Model: digits-2d")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        expect(page.get_by_text("Model: expressions")).to_be_visible(timeout=STEP_TIMEOUT_MS)
         expect(page.get_by_text("Decodings of prior samples")).to_be_visible(
             timeout=STEP_TIMEOUT_MS
         )
@@ -198,7 +220,7 @@ def test_launch_a_tiny_run_on_optimisers_and_compare_it(server: str) -> None:
         page.get_by_label("Initial design").fill("4")
         page.get_by_role("button", name="Launch").click()
         expect(page.get_by_text("Finished 1 run(s).")).to_be_visible(timeout=STEP_TIMEOUT_MS)
-        expect(page.get_by_text("Runs on digits-2d (1)")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        expect(page.get_by_text("Runs on expressions (1)")).to_be_visible(timeout=STEP_TIMEOUT_MS)
         expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=STEP_TIMEOUT_MS)
 
 

@@ -163,3 +163,25 @@ def test_prior_points_are_seeded_and_scaled() -> None:
 def test_bad_point_text_is_explained(text: str, message: str) -> None:
     with pytest.raises(InputValueError, match=message):
         parse_point(text, data_latents=torch.zeros(2, 2), prior_scale=1.0)
+
+
+def test_one_decoder_pass_gives_the_same_scores_and_decodings_as_separate_calls() -> None:
+    import torch
+
+    from scales_viz import likelihood, scales
+    from scales_viz.models import load_model
+    from scales_viz.slices import SliceSpec, compute_slice, random_plane
+
+    model = load_model("expressions")
+    spec = SliceSpec(random_plane(np.zeros(model.latent_dim), seed=1), 2.0, 5)
+    grid = compute_slice(model, spec, scores=("scales", "likelihood"), objectives=("fit_target",))
+    z = torch.as_tensor(spec.latents(), dtype=torch.float64)
+    decoder = model.decoder_for(z)
+    np.testing.assert_allclose(
+        grid.scores["scales"].ravel(), scales(decoder, z).numpy(), rtol=1e-10
+    )
+    np.testing.assert_allclose(
+        grid.scores["likelihood"].ravel(), likelihood(decoder, z).numpy(), rtol=1e-10
+    )
+    assert grid.decoded == model.decode(z.float())
+    assert (grid.valid.ravel() == model.validity(grid.decoded)).all()

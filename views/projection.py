@@ -16,6 +16,8 @@ from ui.state import TRAJECTORIES_KEY, current_model, get_selection, set_selecti
 CHART_KEY = "projection_chart"
 PICKED_KEY = "projection_picked"
 LIMITS = (2000, 5000, 20000)
+#: Seconds between checks for the background UMAP refit.
+REFRESH_S = 2.0
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -55,17 +57,29 @@ def _on_select() -> None:
     st.session_state[PICKED_KEY] = sorted(set(picked))
 
 
+@st.fragment(run_every=REFRESH_S)
+def _refresh_when_warm(projection: ProjectionMap) -> None:
+    """Poll the background refit; rerun the whole page once the reducer is ready."""
+    if projection.is_warm:
+        st.rerun()
+
+
 def _runs(projection: ProjectionMap, model: VAEModel) -> list[RunPath]:
-    runs = st.session_state.get(TRAJECTORIES_KEY, [])
+    runs = [
+        run
+        for run in st.session_state.get(TRAJECTORIES_KEY, [])
+        if run.get("model", model.name) == model.name
+    ]
     if not runs:
         return []
     if not projection.is_warm:
         warm_reducer(projection)
         st.info(
             f"{len(runs)} run(s) will be drawn once the map's UMAP reducer is ready "
-            "(it is being refitted in the background: about a minute after a fresh start). "
-            "Rerun the page to check."
+            "(it is being refitted in the background: about a minute after a fresh start); "
+            "the page redraws itself then."
         )
+        _refresh_when_warm(projection)
         return []
     paths = []
     for run in runs:
@@ -84,8 +98,10 @@ def _foreign_selection(projection: ProjectionMap, selection: Selection) -> list[
         warm_reducer(projection)
         st.info(
             f"The {selection.size} point(s) selected on {selection.source} will be drawn once "
-            "the map's UMAP reducer is ready (refitting in the background). Rerun to check."
+            "the map's UMAP reducer is ready (refitting in the background); the page redraws "
+            "itself then."
         )
+        _refresh_when_warm(projection)
         return []
     coords = projection.transform(selection.z)
     return [RunPath(f"selection ({selection.source})", coords, None, path=False)]

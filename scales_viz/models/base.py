@@ -183,9 +183,13 @@ class VAEModel:
         """Argmax strings (categorical) or mean images `H x W` (Bernoulli) of `z`."""
         with torch.no_grad():
             logits = self.decode_logits(z)
+        return self.objects_from_logits(logits)
+
+    def objects_from_logits(self, logits: Tensor) -> list[Any]:
+        """The decoded objects of decoder logits (argmax strings, or mean images)."""
         if isinstance(self.codec, SequenceCodec):
             return self.codec.to_texts(logits.argmax(-1))
-        return self.codec.to_images(torch.sigmoid(logits))
+        return self.codec.to_images(torch.sigmoid(logits.float()))
 
     def validity(self, objects: Sequence[Any]) -> np.ndarray:
         """Boolean validity of each object."""
