@@ -390,9 +390,10 @@ def family_rows(records: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> li
             record (or :meth:`Evaluation.to_dict`) and `manifest` the model's manifest.
 
     Returns:
-        Rows with the model, its decoder family, held-out exact reconstruction and
-        decoded-valid share (NaN when the model has no training record), validity of data,
-        prior and far samples, and the valid-generation AUROC of every score.
+        Rows with the model, its decoder family, held-out reconstruction (the whole string
+        back for sequences; the same digit class for images) and the share of held-out
+        reconstructions that are valid (NaN when the model has no training record), validity
+        of data, prior and far samples, and the valid-generation AUROC of every score.
     """
     rows = []
     for name, manifest, evaluation in records:
@@ -402,8 +403,12 @@ def family_rows(records: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> li
         row: dict[str, Any] = {
             "model": name,
             "decoder": decoder_family(manifest),
-            "exact reconstruction (held out)": float(held.get("sequence_accuracy", math.nan)),
-            "encoded held-out decoding valid": float(held.get("decoded_valid", math.nan)),
+            "reconstruction (held out)": float(
+                held.get("sequence_accuracy", held.get("reconstruction_accuracy", math.nan))
+            ),
+            "held-out decoding valid": float(
+                held.get("decoded_valid", held.get("reconstruction_valid_rate", math.nan))
+            ),
             **{f"valid: {g}": float(validity.get(g, math.nan)) for g in GROUPS},
             **{f"AUROC {SCORE_LABELS[k]}": float(auroc.get(k, math.nan)) for k in SCORES},
         }

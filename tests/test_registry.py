@@ -21,7 +21,7 @@ from scales_viz.models import (
 )
 from scales_viz.models.expressions import TARGET_EXPRESSION
 
-BUILTINS = ["digits-2d", "digits", "expressions", "molecules"]
+BUILTINS = ["expressions", "expressions-ar", "molecules", "digits-2d", "digits"]
 DIGIT_MODELS = ["digits-2d", "digits"]
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 MAX_WEIGHTS_BYTES = 10 * 2**20
@@ -33,14 +33,16 @@ def model(request: pytest.FixtureRequest) -> VAEModel:
     return load_model(request.param)
 
 
-def test_all_four_builtins_are_listed_and_available() -> None:
+def test_all_five_builtins_are_listed_and_available_flagship_first() -> None:
     infos = list_models()
     assert [info.name for info in infos] == BUILTINS
+    assert registry.DEFAULT_MODEL == "expressions"
     assert all(info.available for info in infos)
     assert {info.name: info.latent_dim for info in infos} == {
         "digits-2d": 2,
         "digits": 8,
         "expressions": 25,
+        "expressions-ar": 25,
         "molecules": 56,
     }
 

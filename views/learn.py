@@ -37,6 +37,7 @@ START_CHOICES = 12
 SUMMARY_FILE = "learn_summary.json"
 CLICK_KEY = "learn_field_click"
 START_KEY = "learn_start_click"
+CLICKED_START = "the point I clicked on the field"
 STEPS = (
     "1. A plane through latent space",
     "2. The ScaLES field and the validity map",
@@ -166,11 +167,12 @@ def _on_field_click() -> None:
     points = event.get("selection", {}).get("points", [])
     if points and "x" in points[0] and "y" in points[0]:
         st.session_state[START_KEY] = (float(points[0]["x"]), float(points[0]["y"]))
+        st.session_state["learn_start_choice"] = CLICKED_START
 
 
 def _controls(plane_model: PlaneModel, model: VAEModel) -> dict[str, Any]:
     starts = _data_starts(plane_model, model)
-    labels = ["the point I clicked on the field"] + [
+    labels = [CLICKED_START] + [
         f"data {row.index}: {row.expression} (projected to a={row.a:.2f}, b={row.b:.2f})"
         for row in starts.itertuples()
     ]
