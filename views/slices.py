@@ -49,8 +49,8 @@ PICKED_KEY = "slice_picked_points"
 MAX_TABLE_ROWS = 2000
 #: Grids estimated to take longer than this (seconds) wait for a click.
 ASK_ABOVE_S = 10.0
-#: Side of the probe grid that measures the cost per latent.
-PROBE_SIDE = 3
+#: Sides of the two probe grids that measure the cost per latent.
+PROBE_SIDES = (2, 6)
 APPROVED_KEY = "slice_approved"
 CANCELLED_KEY = "slice_cancelled"
 LAST_FIGURE_KEY = "slice_last_figure"
@@ -106,16 +106,24 @@ def _plane(model: VAEModel, form: dict[str, Any]) -> Plane:
 
 
 @st.cache_resource(show_spinner=False)
-def _seconds_per_point(name: str, device_name: str) -> float:
-    """Measured cost of one slice cell on this model and device (scores and decoding)."""
+def _cost_model(name: str, device_name: str) -> tuple[float, float]:
+    """Measured `(fixed seconds, seconds per latent)` of a slice on this model and device,
+    from two small grids (a warm-up first), so a grid's time is `fixed + cells * per_latent`."""
     from ui.state import get_model
 
     model = get_model(name)
-    spec = SliceSpec(axis_plane(np.zeros(model.latent_dim), 0, 1), 1.0, PROBE_SIDE)
-    compute_slice(model, spec, objectives=(), device=torch.device(device_name))  # warm-up
-    start = time.perf_counter()
-    compute_slice(model, spec, objectives=(), device=torch.device(device_name))
-    return (time.perf_counter() - start) / PROBE_SIDE**2
+
+    def timed(side: int) -> float:
+        spec = SliceSpec(axis_plane(np.zeros(model.latent_dim), 0, 1), 1.0, side)
+        start = time.perf_counter()
+        compute_slice(model, spec, objectives=(), device=torch.device(device_name))
+        return time.perf_counter() - start
+
+    timed(PROBE_SIDES[0])  # warm-up
+    small, large = (timed(side) for side in PROBE_SIDES)
+    cells = [side * side for side in PROBE_SIDES]
+    per_latent = max(0.0, (large - small) / (cells[1] - cells[0]))
+    return max(0.0, small - per_latent * cells[0]), per_latent
 
 
 def _ask_before_long_work(model: VAEModel, spec: SliceSpec, key: Any, chart: Any) -> None:
@@ -123,7 +131,8 @@ def _ask_before_long_work(model: VAEModel, spec: SliceSpec, key: Any, chart: Any
     while one computes, offer Cancel (a click stops the computation at the next chunk). The
     previous figure stays on screen meanwhile."""
     cells = spec.resolution**2
-    estimate = cells * _seconds_per_point(model.name, str(device()))
+    fixed, per_latent = _cost_model(model.name, str(device()))
+    estimate = fixed + cells * per_latent
     previous = st.session_state.get(LAST_FIGURE_KEY)
     if previous is not None and previous[0] == model.name:
         chart.plotly_chart(previous[1], key="slice_previous")
@@ -137,7 +146,7 @@ def _ask_before_long_work(model: VAEModel, spec: SliceSpec, key: Any, chart: Any
     if estimate > ASK_ABOVE_S and st.session_state.get(APPROVED_KEY) != key:
         st.info(
             f"This {spec.resolution}x{spec.resolution} grid ({cells:,} latents) will take about "
-            f"{estimate:.0f} s on {device().type} (measured {1000 * estimate / cells:.1f} ms per "
+            f"{estimate:.0f} s on {device().type} (measured {1000 * per_latent:.1f} ms per "
             "latent on this model). Pick a lower resolution, or compute it:"
         )
         if st.button("Compute it", key="slice_go", type="primary"):
