@@ -451,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("name", nargs="?", default="expressions", help="built-in model")
     summary.add_argument("--objective", default="fit_target")
     summary.add_argument("--starts", type=int, default=20)
-    summary.add_argument("--evaluations", type=int, default=60)
+    summary.add_argument("--evaluations", type=int, default=30)
     summary.add_argument("--penalty", choices=PENALTY_CHOICES[1:], default="scales")
     summary.add_argument("--alpha", type=float, default=0.5)
     summary.add_argument("--seed", type=int, default=0, help="seeds the choice of starts")

@@ -31,7 +31,7 @@ MODEL = "expressions"
 OBJECTIVE = "fit_target"
 #: Half-width of the plane shown, in prior scales, and cells per side.
 EXTENT = 3.0
-RESOLUTION = 41
+RESOLUTION = 33
 #: Data points offered as starts (the ones closest to the plane).
 START_CHOICES = 12
 SUMMARY_FILE = "learn_summary.json"
@@ -224,12 +224,12 @@ def _run_key(plane_model: PlaneModel, settings: dict[str, Any]) -> tuple[Any, ..
 
 
 def _path(steps: list[Step], name: str) -> PointsOverlay:
-    z, best = best_path(points_frame(steps, run=name, optimizer=name, seed=0))
+    """A run's path on the plane (its latents are plane coordinates), one point per round."""
     frame = points_frame(steps, run=name, optimizer=name, seed=0)
-    texts = []
-    for step in sorted(frame["step"].unique()):
-        rows = frame[frame["step"] == step]
-        texts.append(f"{name}, round {step}: {int(rows['valid'].sum())} of {len(rows)} valid")
+    z, best = best_path(frame)
+    texts = [
+        f"{name}, round {step.step}: {int(step.valid.sum())} of {step.size} valid" for step in steps
+    ]
     return PointsOverlay(name, z, np.zeros(len(z)), texts, path=True, best=best)
 
 

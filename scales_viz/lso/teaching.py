@@ -38,7 +38,7 @@ __all__ = [
 #: `BATCH` proposals by GP-guided gradient ascent in the plane.
 N_INITIAL = 5
 BATCH = 5
-EVALUATIONS = 60
+EVALUATIONS = 30
 #: Spread of the initial design around the start, in prior scales.
 START_JITTER = 0.15
 
