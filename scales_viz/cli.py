@@ -116,7 +116,12 @@ def _learn_summary(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from scales_viz.lso.teaching import PlaneModel, learn_plane, summarise_starts
+    from scales_viz.lso.teaching import (
+        PlaneModel,
+        learn_plane,
+        paired_verdict,
+        summarise_starts,
+    )
     from scales_viz.models.registry import load_model, model_dir
 
     model = load_model(args.name)
@@ -139,11 +144,12 @@ def _learn_summary(args: argparse.Namespace) -> int:
             progress=lambda done, _total: bar.update(done - bar.n),
         )
     plain, penalised = record["aggregate"]["plain"], record["aggregate"]["penalised"]
+    record["paired"] = paired_verdict(record)
     record["verdict"] = (
         f"With the {args.penalty} penalty, {penalised['valid_share_mean']:.0%} of proposals "
         f"were valid against {plain['valid_share_mean']:.0%} without it; the best valid "
         f"objective averaged {penalised['best_objective_mean']:.3f} against "
-        f"{plain['best_objective_mean']:.3f}."
+        f"{plain['best_objective_mean']:.3f}. " + record["paired"]["verdict"]
     )
     record["command"] = shlex.join(["scales-viz", *sys.argv[1:]])
     record["date"] = datetime.date.today().isoformat()

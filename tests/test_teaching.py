@@ -121,3 +121,20 @@ def test_summary_over_starts_aggregates_every_run(plane_model: PlaneModel) -> No
         assert record["aggregate"][kind]["valid_share_mean"] == pytest.approx(np.mean(shares))
     with pytest.raises(InputValueError, match="k x 2"):
         summarise_starts(plane_model, "fit_target", np.zeros((2, 3)))
+
+
+def test_paired_verdict_compares_each_start_with_itself() -> None:
+    from scales_viz.lso.teaching import paired_verdict
+
+    rows = []
+    for start, (plain, penalised) in enumerate([(0.2, 0.6), (0.4, 0.8), (0.5, 0.9)]):
+        rows.append({"start": start, "run": "plain", "valid_share": plain, "best_objective": -1.0})
+        rows.append(
+            {"start": start, "run": "penalised", "valid_share": penalised, "best_objective": -1.0}
+        )
+    found = paired_verdict({"rows": rows, "penalty": "scales"})
+    assert found["valid_share"]["mean_difference"] == pytest.approx(0.4)
+    assert found["valid_share"]["sem"] == pytest.approx(0.0, abs=1e-12)
+    assert found["valid_share"]["better"] == 3 and found["best_objective"]["tied"] == 3
+    assert "+40.0 points" in found["verdict"] and "more than twice" in found["verdict"]
+    assert "within twice" in found["verdict"]  # the objective did not move

@@ -351,6 +351,17 @@ def _step_summary() -> None:
     st.table(pd.DataFrame(rows))
     if record.get("verdict"):
         st.markdown(record["verdict"])
+    paired = record.get("paired", {}).get("valid_share", {})
+    mean, sem = paired.get("mean_difference"), paired.get("sem")
+    if isinstance(mean, float) and isinstance(sem, float) and abs(mean) <= 2 * sem:
+        st.info(
+            "What this teaches, on this model: the penalty does not clearly keep the search "
+            "valid; its effect is within the spread between starts. A realism penalty can only "
+            "help as far as the score separates valid from invalid decodings, and here ScaLES's "
+            f"valid-generation AUROC is {_auroc_text(MODEL)} (the Model view), with confident "
+            "degenerate strings far from the data scoring high. Try a start near the edge of the "
+            "valid region in step 3, and the likelihood penalty, and compare."
+        )
     st.caption(f"Measured with `{record.get('command', '')}` on {record.get('date', '?')}.")
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "PlaneModel",
     "compare_on_plane",
     "learn_plane",
+    "paired_verdict",
     "summarise_starts",
 ]
 
@@ -333,3 +334,50 @@ def summarise_starts(
         "rows": rows,
         "aggregate": aggregate,
     }
+
+
+def paired_verdict(record: dict[str, Any]) -> dict[str, Any]:
+    """Paired differences (penalised minus plain, start by start) of a :func:`summarise_starts`
+    record: mean, standard error, starts better and tied, for the valid share and the best
+    valid objective, and a one-paragraph verdict that says whether the difference is more than
+    twice its standard error."""
+    by_start: dict[int, dict[str, dict[str, Any]]] = {}
+    for row in record["rows"]:
+        by_start.setdefault(int(row["start"]), {})[row["run"]] = row
+    out: dict[str, Any] = {}
+    for key in ("valid_share", "best_objective"):
+        diffs = np.array(
+            [
+                pair["penalised"][key] - pair["plain"][key]
+                for pair in by_start.values()
+                if {"plain", "penalised"} <= set(pair)
+            ],
+            dtype=np.float64,
+        )
+        diffs = diffs[np.isfinite(diffs)]
+        sem = float(diffs.std(ddof=1) / np.sqrt(diffs.size)) if diffs.size > 1 else math.nan
+        out[key] = {
+            "mean_difference": float(diffs.mean()) if diffs.size else math.nan,
+            "sem": sem,
+            "better": int((diffs > 0).sum()),
+            "tied": int((diffs == 0).sum()),
+            "starts": int(diffs.size),
+        }
+
+    def judged(key: str, scale: float, unit: str) -> str:
+        d = out[key]
+        clear = math.isfinite(d["sem"]) and abs(d["mean_difference"]) > 2 * d["sem"]
+        return (
+            f"{scale * d['mean_difference']:+.{1 if unit else 3}f}{unit} ± "
+            f"{scale * d['sem']:.{1 if unit else 3}f}{unit} (better from {d['better']} of "
+            f"{d['starts']} starts, tied at {d['tied']}; "
+            f"{'more than' if clear else 'within'} twice its standard error)"
+        )
+
+    penalty = record.get("penalty", "the")
+    out["verdict"] = (
+        f"Start by start, the {penalty} penalty changed the share of valid proposals by "
+        f"{judged('valid_share', 100, ' points')} and the best valid objective by "
+        f"{judged('best_objective', 1, '')}."
+    )
+    return out

@@ -17,6 +17,7 @@ from apptest import new_app
 
 from scales_viz.errors import InputValueError
 from scales_viz.lso.io import MAX_IMPORT_BYTES
+from scales_viz.models import DEFAULT_MODEL
 from scales_viz.paths import child_path, safe_file_name
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,7 +108,7 @@ def test_a_model_name_forced_into_the_session_loads_nothing(name: str) -> None:
     at = new_app(name)
     at.run()
     assert not at.exception
-    assert at.session_state["model_name"] == "digits-2d"  # reset to the default
+    assert at.session_state["model_name"] == DEFAULT_MODEL  # reset to the default
     assert "tripwire_factory" not in sys.modules  # tests/tripwire_factory.py never imported
 
 
