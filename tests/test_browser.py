@@ -209,7 +209,10 @@ def test_model_page_shows_the_card_and_its_measured_aurocs(server: str) -> None:
         expect(page.get_by_text("Decodings of prior samples")).to_be_visible(
             timeout=STEP_TIMEOUT_MS
         )
-        expect(page.get_by_text("AUROC scales")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        # The metric (the family table below also says "AUROC ScaLES").
+        expect(page.get_by_text("AUROC scales", exact=True).first).to_be_visible(
+            timeout=STEP_TIMEOUT_MS
+        )
         expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=STEP_TIMEOUT_MS)
 
 

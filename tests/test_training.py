@@ -50,7 +50,7 @@ def _tiny_expressions() -> SequenceRecipe:
         n_held_out=64,
         n_reference=32,
         decoder={**small, "feedback": "soft"},
-        encoder={"embed": 8, "hidden": 16},
+        encoder={"channels": [4, 4, 4], "kernels": [2, 3, 4], "hidden": 16},
         load=lambda seed, data_dir: (
             [f"x+{k}" for k in "123"]
             + [f"{a}*{b}" for a in "x123" for b in "x123"]
