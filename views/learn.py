@@ -107,9 +107,13 @@ def _step_plane(model: VAEModel, plane: Plane, grid: SliceGrid) -> None:
     ]
     st.markdown("Walking along the `a` axis (b = 0): nearby points decode to similar strings.")
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="learn_walk_table")
+    coords, distance = plane.project(model.data_latents)
+    inside = (np.abs(coords) <= grid.spec.extent).all(axis=1)
     st.caption(
-        f"{grid.valid.mean():.0%} of the {r * r} cells decode valid; the data's encodings lie "
-        f"mostly within radius {model.prior_scale:g} of the centre."
+        f"{grid.valid.mean():.0%} of the {r * r} cells decode valid. {inside.mean():.0%} of the "
+        f"{len(coords):,} encoded expressions project inside this window; their median distance "
+        f"off the plane is {np.median(distance):.2f} (the plane holds two of {model.latent_dim} "
+        "directions)."
     )
 
 
