@@ -26,6 +26,7 @@ from scales_viz.score import distance_to_data, likelihood, prior_logpdf
 
 __all__ = [
     "Evaluation",
+    "card_record",
     "decoder_family",
     "evaluate_model",
     "family_rows",
@@ -358,6 +359,16 @@ def _section_evaluation(evaluation: Evaluation) -> list[str]:
     return lines
 
 
+def card_record(directory: Path) -> dict[str, Any]:
+    """A model directory's measured card (``evaluation.json``) as a dict, or {} when it has
+    none or it is unreadable."""
+    try:
+        record = json.loads((directory / "evaluation.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def decoder_family(manifest: dict[str, Any]) -> str:
     """In words, how a model's decoder maps `z` to logits (what ScaLES differentiates)."""
     spec = manifest.get("decoder")
@@ -446,12 +457,11 @@ def _section_families(model: VAEModel) -> list[str]:
     task = model.manifest.get("task")
     records = []
     for directory in sorted(MODELS_DIR.iterdir()) if MODELS_DIR.is_dir() else []:
-        card = directory / "evaluation.json"
-        if not card.is_file():
+        evaluation = card_record(directory)
+        if not evaluation:
             continue
         try:
             manifest = load_manifest(directory)
-            evaluation = json.loads(card.read_text(encoding="utf-8"))
         except (ManifestError, ValueError, OSError):
             continue
         if manifest.get("task") == task:

@@ -202,3 +202,16 @@ def test_a_long_grid_says_how_long_and_waits_for_a_click() -> None:
     assert "129x129 grid (16,641 latents)" in note and "ms per latent" in note
     assert not at.get("plotly_chart")  # nothing computed yet
     assert [b.label for b in at.button if b.key == "slice_go"] == ["Compute it"]
+
+
+def test_model_view_compares_decoder_families_and_says_when_scales_is_weak() -> None:
+    at = _app("expressions")
+    at.run()
+    at.switch_page("views/model.py")
+    at.run()
+    clean(at)
+    assert any("does not separate valid from invalid" in w.value for w in at.warning)
+    assert "Decoder families: does ScaLES apply to my decoder?" in [h.value for h in at.subheader]
+    (table,) = [d.value for d in at.dataframe if "decoder" in getattr(d.value, "columns", [])]
+    assert list(table.index) == ["expressions", "expressions-ar"]
+    assert table.loc["expressions-ar", "decoder"].startswith("autoregressive")

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from scales_viz.errors import ScalesVizError
+from scales_viz.evaluation import card_record
 from scales_viz.figures.objects import plot_expression_fit
 from scales_viz.figures.slices import PointsOverlay, plot_slice, plot_validity_map
 from scales_viz.lso import teaching
@@ -63,17 +64,9 @@ def _grid(model: VAEModel, plane: Plane) -> SliceGrid:
     )
 
 
-def _card(name: str) -> dict[str, Any]:
-    try:
-        record = json.loads((model_dir(name) / "evaluation.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
-
-
 def _auroc_text(name: str) -> str:
     try:
-        return f"{float(_card(name)['auroc']['scales']):.2f}"
+        return f"{float(card_record(model_dir(name))['auroc']['scales']):.2f}"
     except (KeyError, TypeError, ValueError):
         return "(not measured)"
 

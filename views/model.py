@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import pandas as pd
 import streamlit as st
 
-from scales_viz.evaluation import Evaluation, evaluate_model, family_rows, scales_caveat
+from scales_viz.evaluation import (
+    Evaluation,
+    card_record,
+    evaluate_model,
+    family_rows,
+    scales_caveat,
+)
 from scales_viz.figures.scores import plot_score_distributions
 from scales_viz.models import VAEModel, list_models
 from scales_viz.models.registry import model_dir
@@ -45,8 +48,8 @@ def main() -> None:
                 "are measured the same way."
             )
 
-    card_record = _card_record(model.name) if model.directory else {}
-    caveat = scales_caveat(card_record) if card_record else None
+    measured = card_record(model_dir(model.name)) if model.directory else {}
+    caveat = scales_caveat(measured) if measured else None
     if caveat:
         st.warning(caveat)
 
@@ -88,15 +91,6 @@ def main() -> None:
     _families(model, evaluation)
 
 
-def _card_record(name: str) -> dict[str, Any]:
-    """A built-in model's measured card (``evaluation.json``), or {}."""
-    try:
-        record = json.loads((model_dir(name) / "evaluation.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
-
-
 def _families(model: VAEModel, evaluation: Evaluation) -> None:
     """The decoder-family comparison: this task's built-ins (their cards) and registered
     models of the task (measured live on request)."""
@@ -104,7 +98,9 @@ def _families(model: VAEModel, evaluation: Evaluation) -> None:
     records = []
     builtins = [info for info in list_models() if info.task == task and info.available]
     for info in builtins:
-        card = evaluation.to_dict() if info.name == model.name else _card_record(info.name)
+        card = (
+            evaluation.to_dict() if info.name == model.name else card_record(model_dir(info.name))
+        )
         if card:
             records.append((info.name, dict(get_model(info.name).manifest), card))
     if model.name not in {info.name for info in builtins}:  # a registered model, measured live
