@@ -195,53 +195,42 @@ _EXPRESSIONS_CONFIG = TrainConfig(
     log_every=100,
 )
 
+_EXPRESSIONS = SequenceRecipe(
+    name="expressions",
+    task="expressions",
+    description="Arithmetic expressions (GrammarVAE grammar), smooth decoder (softmax fed "
+    "back); fit 1/3 + x + sin(x*x).",
+    render="text",
+    tokenizer="characters",
+    vocab=EXPRESSION_VOCAB,
+    seq_len=EXPRESSION_LENGTH,
+    latent_dim=25,
+    decoder={**_EXPRESSIONS_DECODER, "feedback": "soft"},
+    encoder=_EXPRESSIONS_ENCODER,
+    encoder_architecture="conv_sequence_encoder",
+    architecture="softmax_input_rnn",
+    # Trained as it decodes: the softmax of each step is fed to the next, so the map
+    # z -> logits that ScaLES differentiates is the one that was fitted.
+    teacher_forcing=False,
+    config=_EXPRESSIONS_CONFIG,
+    n_train=100_000,
+    n_held_out=5_000,
+    n_reference=4_000,
+    dataset=_EXPRESSIONS_DATA,
+    load=_expressions,
+)
+
 RECIPES: dict[str, SequenceRecipe | DigitsRecipe] = {
-    "expressions": SequenceRecipe(
-        name="expressions",
-        task="expressions",
-        description="Arithmetic expressions (GrammarVAE grammar), smooth decoder (softmax fed "
-        "back); fit 1/3 + x + sin(x*x).",
-        render="text",
-        tokenizer="characters",
-        vocab=EXPRESSION_VOCAB,
-        seq_len=EXPRESSION_LENGTH,
-        latent_dim=25,
-        decoder={**_EXPRESSIONS_DECODER, "feedback": "soft"},
-        encoder=_EXPRESSIONS_ENCODER,
-        encoder_architecture="conv_sequence_encoder",
-        architecture="softmax_input_rnn",
-        # Trained as it decodes: the softmax of each step is fed to the next, so the map
-        # z -> logits that ScaLES differentiates is the one that was fitted.
-        teacher_forcing=False,
-        config=_EXPRESSIONS_CONFIG,
-        n_train=100_000,
-        n_held_out=5_000,
-        n_reference=4_000,
-        dataset=_EXPRESSIONS_DATA,
-        load=_expressions,
-    ),
-    "expressions-ar": SequenceRecipe(
+    "expressions": _EXPRESSIONS,
+    "expressions-ar": replace(
+        _EXPRESSIONS,
         name="expressions-ar",
-        task="expressions",
         description="Arithmetic expressions, autoregressive decoder (argmax fed back; "
         "teacher-forced): the contrast to the smooth flagship.",
-        render="text",
-        tokenizer="characters",
-        vocab=EXPRESSION_VOCAB,
-        seq_len=EXPRESSION_LENGTH,
-        latent_dim=25,
         decoder={**_EXPRESSIONS_DECODER, "feedback": "hard"},
-        encoder=_EXPRESSIONS_ENCODER,
-        encoder_architecture="conv_sequence_encoder",
-        architecture="softmax_input_rnn",
         teacher_forcing=True,
         word_dropout=0.1,
         config=replace(_EXPRESSIONS_CONFIG, epochs=4),
-        n_train=100_000,
-        n_held_out=5_000,
-        n_reference=4_000,
-        dataset=_EXPRESSIONS_DATA,
-        load=_expressions,
     ),
     "molecules": SequenceRecipe(
         name="molecules",
