@@ -73,9 +73,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _view(server: str, link: str) -> Iterator[Any]:
-    """A chromium page on the app, navigated to the view `link` like a user would."""
-    from playwright.sync_api import expect, sync_playwright
+def _page(server: str) -> Iterator[Any]:
+    """A chromium page opened at the app's root."""
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -83,15 +83,26 @@ def _view(server: str, link: str) -> Iterator[Any]:
         )
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            # Open the app at its root and navigate like a user: on a fresh server a deep link
-            # can land before st.navigation has registered the views ("Page not found").
             page.goto(server, timeout=STEP_TIMEOUT_MS)
-            nav = page.get_by_role("link", name=link)
-            expect(nav).to_be_visible(timeout=STEP_TIMEOUT_MS)
-            nav.click()
             yield page
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def _view(server: str, link: str) -> Iterator[Any]:
+    """A chromium page on the app, navigated to the view `link` like a user would.
+
+    It opens the app at its root and navigates like a user: on a fresh server a deep link can
+    land before st.navigation has registered the views ("Page not found").
+    """
+    from playwright.sync_api import expect
+
+    with _page(server) as page:
+        nav = page.get_by_role("link", name=link)
+        expect(nav).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        nav.click()
+        yield page
 
 
 def test_click_a_slice_cell_and_see_its_decoding(server: str) -> None:
@@ -180,25 +191,17 @@ def test_walk_the_learn_page_end_to_end(server: str) -> None:
 
 
 def test_the_first_screen_orients_and_links_to_the_views(server: str) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
+    with _page(server) as page:
+        expect(page.get_by_text("where is a VAE's latent space realistic?")).to_be_visible(
+            timeout=STEP_TIMEOUT_MS
         )
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            page.goto(server, timeout=STEP_TIMEOUT_MS)
-            expect(page.get_by_text("where is a VAE's latent space realistic?")).to_be_visible(
-                timeout=STEP_TIMEOUT_MS
-            )
-            expect(page.get_by_text("Deploy")).to_have_count(0)  # no deploy chrome
-            page.get_by_role("link", name="Open Learn").click()
-            expect(page.get_by_text("Learn: exploring a latent space")).to_be_visible(
-                timeout=STEP_TIMEOUT_MS
-            )
-        finally:
-            browser.close()
+        expect(page.get_by_text("Deploy")).to_have_count(0)  # no deploy chrome
+        page.get_by_role("link", name="Open Learn").click()
+        expect(page.get_by_text("Learn: exploring a latent space")).to_be_visible(
+            timeout=STEP_TIMEOUT_MS
+        )
 
 
 def test_model_page_shows_the_card_and_its_measured_aurocs(server: str) -> None:

@@ -260,7 +260,8 @@ RECIPES: dict[str, SequenceRecipe | DigitsRecipe] = {
         teacher_forcing=True,
         word_dropout=0.1,
         # About 30 minutes an epoch on one core here: longer than a session, so it resumes
-        # (scales-viz train molecules --resume) from the committed checkpoint.
+        # (scales-viz train molecules --resume) from its state in checkpoints/ (17 MB, not
+        # in git).
         config=TrainConfig(
             seed=0,
             epochs=8,
