@@ -28,6 +28,8 @@ from scales_viz.training.vae import (
     kl_to_prior,
     kl_weight,
     learning_rate,
+    load_checkpoint,
+    save_checkpoint,
     seeded,
 )
 
@@ -138,7 +140,9 @@ def test_kl_to_prior_matches_torch_distributions() -> None:
 def test_shipped_digits_2d_is_reproduced_by_its_recipe(tmp_path: Path) -> None:
     """Re-running the real recipe gives the shipped model (bit-exact on the machine that
     trained it; other CPUs may round differently, so compare the measured fit)."""
-    shipped = load_model_dir(Path(__file__).resolve().parents[1] / "assets/models/digits-2d")
+    shipped = load_model_dir(
+        Path(__file__).resolve().parents[1] / "scales_viz/assets/models/digits-2d"
+    )
     manifest = train_builtin("digits-2d", seed=0, out=tmp_path, data_dir=tmp_path)
     ours, theirs = manifest["metrics"]["held_out"], shipped.manifest["metrics"]["held_out"]
     assert abs(ours["elbo"] - theirs["elbo"]) < 0.5
@@ -201,8 +205,37 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
         1.0,
         2.0,
     ]
-    state = torch.load(tmp_path / "state.pt", weights_only=True)  # plain tensors only
+    state = load_checkpoint(tmp_path / "state.pt")  # plain tensors only (weights_only)
     assert state["step"] == last["training"]["steps_done"]
+
+
+def test_a_training_state_is_saved_in_pieces_and_refused_when_one_is_altered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import scales_viz.training.vae as vae
+
+    state = {"weights": torch.arange(5000, dtype=torch.float64), "step": 7, "log": "[]"}
+    monkeypatch.setattr(vae, "CHECKPOINT_PART_BYTES", 10_000)
+    path = tmp_path / "state.pt"
+    save_checkpoint(path, state)
+    pieces = sorted(p.name for p in tmp_path.glob("state.pt.*"))
+    assert len(pieces) >= 4 and all((tmp_path / p).stat().st_size <= 10_000 for p in pieces)
+    loaded = load_checkpoint(path)
+    assert torch.equal(loaded["weights"], state["weights"]) and loaded["step"] == 7
+    # A smaller state later leaves no stale pieces behind.
+    save_checkpoint(path, {"step": 8})
+    assert sorted(p.name for p in tmp_path.glob("state.pt.*")) == ["state.pt.000"]
+    assert load_checkpoint(path)["step"] == 8
+    piece = tmp_path / "state.pt.000"
+    piece.write_bytes(piece.read_bytes()[:-1] + b"x")
+    with pytest.raises(InputValueError, match=r"state.pt.000: expected .* bytes"):
+        load_checkpoint(path)
+    # A single torch.save file (the format before pieces) still loads.
+    torch.save({"step": 3}, tmp_path / "old.pt")
+    assert load_checkpoint(tmp_path / "old.pt")["step"] == 3
+    (tmp_path / "junk.pt").write_text("not a state")
+    with pytest.raises(InputValueError, match="not a training state"):
+        load_checkpoint(tmp_path / "junk.pt")
 
 
 def test_learning_rate_decays_on_a_cosine_to_the_final_rate() -> None:

@@ -8,6 +8,9 @@ is left as it was.
 
 from __future__ import annotations
 
+import glob
+import hashlib
+import io
 import json
 import logging
 import math
@@ -16,10 +19,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm
+
+from scales_viz.errors import InputValueError
 
 __all__ = [
     "Checkpointing",
@@ -124,11 +130,13 @@ def kl_weight(progress: float, config: TrainConfig) -> float:
 class Checkpointing:
     """Where and how often a run saves everything it needs to continue.
 
-    The file holds the modules, the optimiser, the step, the current epoch's batch order,
-    torch's RNG state and the log, read back with ``torch.load(..., weights_only=True)``.
+    The state holds the modules, the optimiser, the step, the current epoch's batch order,
+    torch's RNG state and the log (:func:`save_checkpoint`: pieces of at most 7 MiB and an
+    index), read back with ``torch.load(..., weights_only=True)``.
 
     Attributes:
-        path: the checkpoint file (written atomically: a temporary file, then a rename).
+        path: the checkpoint's index file; its pieces lie beside it (each written
+            atomically: a temporary file, then a rename; the index last).
         every: save after this many steps (and when the run ends or stops).
         resume: continue from `path` when it exists.
         max_seconds: stop (and save) after this much training time in this call (None: run
@@ -161,11 +169,68 @@ def _step(
     return recon_loss(logits, targets), kl.sum(-1), penalised
 
 
-def _save_checkpoint(path: Path, state: dict[str, object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+#: Largest piece of a saved training state: a state is split so that each file stays small
+#: enough to commit (the molecules state is about 18 MB).
+CHECKPOINT_PART_BYTES = 7 << 20
+_CHECKPOINT_FORMAT = "scales-viz-checkpoint-parts"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
     partial = path.with_name(path.name + ".partial")
-    torch.save(state, partial)
+    partial.write_bytes(data)
     partial.replace(path)
+
+
+def save_checkpoint(path: Path, state: dict[str, object]) -> None:
+    """Save a training state as pieces ``PATH.000, PATH.001, ...`` (each at most
+    :data:`CHECKPOINT_PART_BYTES`) and, last, ``PATH``: a small JSON index of the pieces with
+    their sizes and SHA-256 (so a half-written or altered state is refused, not resumed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getvalue()
+    parts = []
+    for i, start in enumerate(range(0, len(data), CHECKPOINT_PART_BYTES)):
+        piece = data[start : start + CHECKPOINT_PART_BYTES]
+        name = f"{path.name}.{i:03d}"
+        _write_atomic(path.with_name(name), piece)
+        parts.append(
+            {"file": name, "bytes": len(piece), "sha256": hashlib.sha256(piece).hexdigest()}
+        )
+    for stale in path.parent.glob(f"{glob.escape(path.name)}.[0-9][0-9][0-9]"):
+        if stale.name not in {p["file"] for p in parts}:
+            stale.unlink()
+    index = {"format": _CHECKPOINT_FORMAT, "parts": parts}
+    _write_atomic(path, (json.dumps(index, indent=1) + "\n").encode())
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a state written by :func:`save_checkpoint` (or a single ``torch.save`` file), with
+    ``weights_only=True``; a missing, short or altered piece is an `InputValueError`."""
+    raw = path.read_bytes()
+    if raw[:2] == b"PK":  # one zip file: torch.save's own format
+        return dict(torch.load(io.BytesIO(raw), weights_only=True))
+    try:
+        index = json.loads(raw)
+        parts = index["parts"] if index.get("format") == _CHECKPOINT_FORMAT else None
+    except (ValueError, AttributeError, KeyError):
+        parts = None
+    if not isinstance(parts, list):
+        raise InputValueError(
+            f"{path} is not a training state (expected torch.save's zip or an index of parts)."
+        )
+    chunks = []
+    for part in parts:
+        piece_path = path.with_name(Path(str(part["file"])).name)
+        piece = piece_path.read_bytes() if piece_path.is_file() else b""
+        if len(piece) != part["bytes"] or hashlib.sha256(piece).hexdigest() != part["sha256"]:
+            raise InputValueError(
+                f"{piece_path}: expected {part['bytes']} bytes with SHA-256 "
+                f"{str(part['sha256'])[:12]}...; found {len(piece)} bytes that do not match. "
+                "The training state is incomplete; start again without --resume."
+            )
+        chunks.append(piece)
+    return dict(torch.load(io.BytesIO(b"".join(chunks)), weights_only=True))
 
 
 def train_vae(
@@ -219,7 +284,7 @@ def train_vae(
     order: Tensor | None = None
     elapsed_before = 0.0
     if checkpointing is not None and checkpointing.resume and checkpointing.path.is_file():
-        state = torch.load(checkpointing.path, weights_only=True)
+        state = load_checkpoint(checkpointing.path)
         encoder.load_state_dict(state["encoder"])
         decoder.load_state_dict(state["decoder"])
         optimiser.load_state_dict(state["optimiser"])
@@ -262,7 +327,7 @@ def train_vae(
     def save() -> None:
         if checkpointing is None:
             return
-        _save_checkpoint(
+        save_checkpoint(
             checkpointing.path,
             {
                 "encoder": encoder.state_dict(),
