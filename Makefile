@@ -10,7 +10,7 @@ PORT ?= 8501
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: setup run test lint typecheck pytest bench bench-load clean
+.PHONY: setup run test lint typecheck pytest wheel-check bench bench-load clean
 
 setup: $(STAMP)
 
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 run: setup
-	$(BIN)/python -m ui.launch --server.address 127.0.0.1 --server.port $(PORT)
+	$(BIN)/python -m scales_viz_app.ui.launch --server.address 127.0.0.1 --server.port $(PORT)
 
 lint: setup
 	$(BIN)/ruff check .
@@ -36,7 +36,11 @@ $(CHROMIUM):
 pytest: setup $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
-test: lint typecheck pytest
+# The wheel installed into a new virtual environment and run from outside the checkout.
+wheel-check: setup
+	PYTHON=$(BIN)/python bash tests/installed/check.sh
+
+test: lint typecheck pytest wheel-check
 
 bench: setup
 	$(BIN)/python bench/bench_scales.py

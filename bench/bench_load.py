@@ -1,8 +1,8 @@
 """Concurrent users: N browser sessions at once against one dashboard server.
 
-One fresh server (``python -m ui.launch``, as ``make run`` starts it, on 127.0.0.1 with an
-empty run store in a temporary directory) and one headless chromium (Debian's, driven by
-Playwright's async API) with N browser contexts, that is N independent Streamlit sessions,
+One fresh server (``python -m scales_viz_app.ui.launch``, as ``make run`` starts it, on
+127.0.0.1 with an empty run store in a temporary directory) and one headless chromium (Debian's,
+driven by Playwright's async API) with N browser contexts, that is N independent Streamlit sessions,
 all started together (``asyncio.gather``). Each session does the main interactions in turn,
 each timed from the user's action to its visible result:
 
@@ -67,7 +67,7 @@ HOVER_PAUSE_MS = 500
 RUN_OPTIMIZER, RUN_BUDGET, RUN_BATCH = "random", 10, 5
 
 #: What --snapshot copies: the app, its package and the built-in models.
-SNAPSHOT = ("app.py", "ui", "views", "scales_viz", "assets", "pages", ".streamlit")
+SNAPSHOT = ("app.py", "scales_viz_app", "scales_viz", ".streamlit")
 
 #: (key, label in the table) of each interaction, in the order a session does them.
 INTERACTIONS = (
@@ -102,8 +102,8 @@ class Outcome:
 
 def snapshot(into: Path) -> Path:
     """A copy of the app's source and assets (:data:`SNAPSHOT`) in `into`/app; run from
-    there, ``python -m ui.launch`` imports this copy of ``scales_viz`` (the working directory
-    comes first on ``sys.path``, before the editable install)."""
+    there, ``python -m scales_viz_app.ui.launch`` imports this copy of ``scales_viz`` (the
+    working directory comes first on ``sys.path``, before the editable install)."""
     root = into / "app"
     root.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -478,7 +478,8 @@ def main() -> None:
         "",
         f"`{command}` on {dt.date.today().isoformat()}; {machine()}.",
         "",
-        f"One server (`python -m ui.launch`, fresh run store, {MODEL}, the default model"
+        "One server (`python -m scales_viz_app.ui.launch`, fresh run store, "
+        f"{MODEL}, the default model"
         + (", serving a copy of the app taken at the start" if args.snapshot else "")
         + ") and "
         f"one headless chromium (Playwright, {args.sessions} browser context(s) started together) "

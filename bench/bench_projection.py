@@ -4,7 +4,8 @@
   warm-up fit that pays umap-learn's numba compilation (reported separately), and transform
   of 1000 new latents into the fitted map.
 * First paint (target: under 3 s, issue 6): a server started as ``make run`` starts it
-  (``ui.launch``), and Debian's chromium (Playwright) opening ``/projection`` in a new browser
+  (``scales_viz_app.ui.launch``), and Debian's chromium (Playwright) opening ``/projection`` in
+  a new browser
   once the server answers, until the map is drawn. The headline is the median of ``--repeats``
   fresh servers, interleaved with as many fresh servers of a floor page (one Plotly scatter,
   nothing else), with the milestones in between (Plotly's chunk requested, received,
@@ -193,8 +194,9 @@ def first_paint() -> dict[str, float]:
 
 
 def _fresh_server(app: Path | None = None) -> tuple[Any, str]:
-    """A fresh server (``ui.launch``, as ``make run`` starts it, or ``streamlit run APP``)
-    with an empty run store of its own; returns it and its URL once it answers."""
+    """A fresh server (``scales_viz_app.ui.launch``, as ``make run`` starts it, or
+    ``streamlit run APP``) with an empty run store of its own; returns it and its URL once it
+    answers."""
     return start_server(Path(tempfile.mkdtemp()) / "runs.sqlite", app=app)
 
 

@@ -1,8 +1,8 @@
 """A fresh dashboard server for the bench scripts: started, answering, stopped.
 
-``python -m ui.launch`` (as ``make run`` starts it: heavy imports and the default model
-loaded first) on 127.0.0.1 with its own run store, or ``streamlit run APP`` for another app
-(bench_projection's floor page).
+``python -m scales_viz_app.ui.launch`` (as ``make run`` starts it: heavy imports and the
+default model loaded first) on 127.0.0.1 with its own run store, or ``streamlit run APP`` for
+another app (bench_projection's floor page).
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ def start_server(
     cwd: Path = REPO,
     app: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """``python -m ui.launch`` (or ``streamlit run APP``) in `cwd` on 127.0.0.1:`port` (0: a
-    free one) with run store `store`, output to `log` (None: discarded); returns the process
-    and its URL once its health endpoint answers."""
+    """``python -m scales_viz_app.ui.launch`` (or ``streamlit run APP``) in `cwd` on
+    127.0.0.1:`port` (0: a free one) with run store `store`, output to `log` (None: discarded);
+    returns the process and its URL once its health endpoint answers."""
     port = port or free_port()
-    command = [sys.executable, "-m", "ui.launch"]
+    command = [sys.executable, "-m", "scales_viz_app.ui.launch"]
     if app is not None:
         command = [sys.executable, "-m", "streamlit", "run", str(app)]
     command += ["--server.address", "127.0.0.1", "--server.port", str(port)]

@@ -7,14 +7,18 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from scales_viz import __version__
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
 # Kept in step with scales_viz.lso.optimizers (not imported here: it pulls in BoTorch).
 OPTIMIZER_CHOICES = ("random", "gp-ascent", "lbfgs", "turbo", "gradient")
 PENALTY_CHOICES = ("none", "scales", "prior", "likelihood")
 DEFAULT_HOST = "127.0.0.1"
+SPEC_HELP = (
+    "model spec: a built-in name, scales-paper:NAME[=DIR], a manifest (.toml/.json), a model "
+    "directory, or python:module:factory"
+)
 DEFAULT_PORT = 8501
 
 
@@ -38,6 +42,39 @@ def _store_env(args: argparse.Namespace) -> None:
 
     if getattr(args, "store", None):
         os.environ[STORE_ENV] = str(Path(args.store).expanduser().resolve())
+
+
+def _load(spec: str, path: Path | None = None) -> tuple[Any, Path | None]:
+    """The model a spec names (any kind: the command line may run code) and the directory
+    its card and map go to by default (None when it has none: give --out)."""
+    from scales_viz.models import load_model, parse_spec
+
+    parsed = parse_spec(spec)
+    return load_model(parsed, path, allow_code=True), parsed.directory
+
+
+def _out_or_error(out: Path | None, default: Path | None, spec: str) -> Path | None:
+    if out is not None:
+        return out
+    if default is None:
+        print(
+            f"error: give --out for {spec!r}: only built-in models and model directories "
+            "have a folder to write into by default.",
+            file=sys.stderr,
+        )
+    return default
+
+
+def _dashboard_app() -> Path | None:
+    """The dashboard's entry script, installed or in a checkout (found without importing it:
+    the library never imports Streamlit)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("scales_viz_app")
+    if spec is None or spec.origin is None:
+        return None
+    app = Path(spec.origin).with_name("app.py")
+    return app if app.is_file() else None
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -66,20 +103,25 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         os.environ[USER_MODELS_ENV] = json.dumps(specs)
-    if not APP.exists():
-        print(f"error: the dashboard entry point {APP} is missing.", file=sys.stderr)
+    app = _dashboard_app()
+    if app is None:
+        print(
+            "error: the dashboard (package scales_viz_app) is not installed beside scales_viz; "
+            "reinstall scales-viz.",
+            file=sys.stderr,
+        )
         return 2
-    # ui.launch warms the imports and the default model, then runs `streamlit run app.py`.
+    # The launcher warms the imports and the default model, then runs `streamlit run` on it.
     command = [
         sys.executable,
         "-m",
-        "ui.launch",
+        "scales_viz_app.ui.launch",
         "--server.address",
         args.host,
         "--server.port",
         str(args.port),
     ]
-    return subprocess.call(command, cwd=APP.parent)
+    return subprocess.call(command)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -122,9 +164,11 @@ def _learn_summary(args: argparse.Namespace) -> int:
         paired_verdict,
         summarise_starts,
     )
-    from scales_viz.models.registry import load_model, model_dir
 
-    model = load_model(args.name)
+    model, directory = _load(args.name)
+    out = _out_or_error(args.out, directory and directory / "learn_summary.json", args.name)
+    if out is None:
+        return 2
     plane_model = PlaneModel(model, learn_plane(model))
     coords = plane_model.data_latents.numpy().astype(np.float64)
     pick = np.random.default_rng(args.seed).choice(coords.shape[0], args.starts, replace=False)
@@ -154,7 +198,6 @@ def _learn_summary(args: argparse.Namespace) -> int:
     record["command"] = shlex.join(["scales-viz", *sys.argv[1:]])
     record["date"] = datetime.date.today().isoformat()
     record["start_indices"] = [int(i) for i in pick]
-    out = args.out or model_dir(args.name) / "learn_summary.json"
     out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     print(record["verdict"])
     print(f"wrote {out}")
@@ -165,14 +208,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from scales_viz.evaluation import evaluate_model, write_model_card
-    from scales_viz.models.registry import load_model, model_dir
 
-    if args.out is None and args.name.startswith("scales-paper:"):
-        print(
-            "error: give --out DIR for the card of a model that is not built in.", file=sys.stderr
-        )
+    model, directory = _load(args.name, args.path)
+    out = _out_or_error(args.out, directory, args.name)
+    if out is None:
         return 2
-    model = load_model(args.name, args.path)
     with tqdm(total=100, desc="evaluate", unit="%") as bar:
 
         def progress(stage: str, fraction: float) -> None:
@@ -183,7 +223,6 @@ def _evaluate(args: argparse.Namespace) -> int:
         evaluation = evaluate_model(
             model, group_size=args.group_size, seed=args.seed, progress=progress
         )
-    out = args.out or model_dir(args.name)
     path = write_model_card(model, evaluation, out)
     print(f"wrote {path}")
     print(f"validity: {evaluation.validity}")
@@ -200,13 +239,13 @@ def _reproduce(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from scales_viz.lso.reproduce import METHODS, TASKS, ReproduceConfig, run_and_report
-    from scales_viz.models.registry import load_model
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     warnings.filterwarnings("ignore", module="linear_operator")
     warnings.filterwarnings("ignore", module="gpytorch")
-    model = load_model(args.name)
-    objective = args.objective or TASKS.get(args.name.split("-")[0])
+    model, _ = _load(args.name)
+    task = str(model.manifest.get("task", "")) if model.manifest else ""
+    objective = args.objective or TASKS.get(task) or TASKS.get(args.name.split("-")[0])
     if objective is None:
         print(f"error: no default objective for {args.name!r}; pass --objective.", file=sys.stderr)
         return 2
@@ -250,12 +289,11 @@ def _optimize(args: argparse.Namespace) -> int:
     from scales_viz.lso.optimizers import Budget, Settings, optimizer_label, run
     from scales_viz.lso.records import RunStatus, Step
     from scales_viz.lso.store import RunStore
-    from scales_viz.models.registry import load_model
 
     _store_env(args)
     _quiet_gp_warnings()
     try:
-        model = load_model(args.model)
+        model, _ = _load(args.model)
         settings = Settings(
             batch_size=args.batch_size,
             n_initial=args.initial,
@@ -331,9 +369,7 @@ def _runs(args: argparse.Namespace) -> int:
             return 0
         from tqdm import tqdm
 
-        from scales_viz.models.registry import load_model
-
-        model = load_model(args.model)
+        model, _ = _load(args.model)
         with tqdm(desc="scoring", unit="pt") as bar:
 
             def progress(done: int, total: int) -> None:
@@ -357,10 +393,12 @@ def _map(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from scales_viz.models.registry import load_model, model_dir
     from scales_viz.projection import MAP_FILE, MapSettings, build_map
 
-    model = load_model(args.name)
+    model, directory = _load(args.name)
+    out = _out_or_error(args.out, directory and directory / MAP_FILE, args.name)
+    if out is None:
+        return 2
     settings = MapSettings(
         n_data=args.n_data, n_prior=args.n_prior, n_far=args.n_far, seed=args.seed
     )
@@ -374,7 +412,6 @@ def _map(args: argparse.Namespace) -> int:
             bar.refresh()
 
         projection = build_map(model, settings, progress=progress)
-    out = args.out or model_dir(args.name) / MAP_FILE
     projection.save(out)
     print(f"wrote {out}: {projection.size} points in {time.perf_counter() - start:.1f} s")
     return 0
@@ -409,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("name", help="built-in model name")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", type=Path, default=None, help="default: assets/models/NAME")
+    train.add_argument("--out", type=Path, default=None, help="default: scales_viz/assets/models/NAME")
     train.add_argument(
         "--data-dir",
         type=Path,
@@ -437,24 +474,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(func=_train)
     evaluate = commands.add_parser(
-        "evaluate", help="measure a built-in model and write its model card (README.md)"
+        "evaluate", help="measure a model and write its model card (README.md)"
     )
-    evaluate.add_argument(
-        "name", help="built-in model name, or scales-paper:NAME for the authors' checkpoints"
-    )
+    evaluate.add_argument("name", help=SPEC_HELP)
     evaluate.add_argument(
         "--path", type=Path, default=None, help="folder of the scales-paper checkpoints"
     )
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--group-size", type=int, default=500, help="points per group")
-    evaluate.add_argument("--out", type=Path, default=None, help="default: assets/models/NAME")
+    evaluate.add_argument("--out", type=Path, default=None, help="default: the built-in or model directory")
     evaluate.set_defaults(func=_evaluate)
     summary = commands.add_parser(
         "learn-summary",
         help="the Learn walk's measured summary: gp-ascent on its plane from many starts, "
         "with and without a penalty",
     )
-    summary.add_argument("name", nargs="?", default="expressions", help="built-in model")
+    summary.add_argument("name", nargs="?", default="expressions", help=SPEC_HELP)
     summary.add_argument("--objective", default="fit_target")
     summary.add_argument("--starts", type=int, default=20)
     summary.add_argument("--evaluations", type=int, default=30)
@@ -462,15 +497,15 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--alpha", type=float, default=0.5)
     summary.add_argument("--seed", type=int, default=0, help="seeds the choice of starts")
     summary.add_argument(
-        "--out", type=Path, default=None, help="default: assets/models/NAME/learn_summary.json"
+        "--out", type=Path, default=None, help="default: MODEL_DIR/learn_summary.json"
     )
     summary.set_defaults(func=_learn_summary)
     reproduce = commands.add_parser(
         "reproduce",
         help="run the paper's LSO comparison (penalties none/scales/prior/likelihood, L-BFGS) "
-        "on a built-in model and write results.md",
+        "on a model and write results.md",
     )
-    reproduce.add_argument("name", help="built-in model name, e.g. expressions")
+    reproduce.add_argument("name", help=SPEC_HELP)
     reproduce.add_argument("--objective", default=None, help="default: the model's main task")
     reproduce.add_argument("--seeds", type=int, default=5)
     reproduce.add_argument("--rounds", type=int, default=20)
@@ -478,9 +513,9 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--out", type=Path, default=Path("docs"), help="default: docs/")
     reproduce.set_defaults(func=_reproduce)
     optimize = commands.add_parser(
-        "optimize", help="run an LSO optimiser on a built-in model, recording into the run store"
+        "optimize", help="run an LSO optimiser on a model, recording into the run store"
     )
-    optimize.add_argument("model", help="built-in model name")
+    optimize.add_argument("model", help=SPEC_HELP)
     optimize.add_argument("--objective", required=True, help="e.g. fit_target, looks_like_7")
     optimize.add_argument("--optimizer", default="gp-ascent", choices=OPTIMIZER_CHOICES)
     optimize.add_argument("--penalty", default="none", choices=PENALTY_CHOICES)
@@ -494,12 +529,12 @@ def build_parser() -> argparse.ArgumentParser:
     mapping = commands.add_parser(
         "map", help="fit a model's UMAP map and score its points (built-ins ship theirs)"
     )
-    mapping.add_argument("name", help="built-in model name")
+    mapping.add_argument("name", help=SPEC_HELP)
     mapping.add_argument("--n-data", type=int, default=1000)
     mapping.add_argument("--n-prior", type=int, default=500)
     mapping.add_argument("--n-far", type=int, default=500)
     mapping.add_argument("--seed", type=int, default=0)
-    mapping.add_argument("--out", type=Path, default=None, help="default: assets/models/NAME")
+    mapping.add_argument("--out", type=Path, default=None, help="default: the built-in or model directory")
     mapping.set_defaults(func=_map)
     runs = commands.add_parser("runs", help="list, import or export stored LSO runs")
     runs.add_argument("--store", type=Path, default=None, help=store_help)
@@ -514,7 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
         "import", help="import a run file (CSV, Parquet, JSON, NPZ), scoring it on a model"
     )
     importing.add_argument("file", type=Path)
-    importing.add_argument("--model", required=True)
+    importing.add_argument("--model", required=True, help=SPEC_HELP)
     importing.add_argument("--objective", required=True)
     runs.set_defaults(func=_runs)
     return parser
@@ -522,8 +557,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `scales-viz` console script."""
+    from scales_viz.errors import ScalesVizError
+
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except ScalesVizError as exc:  # a bad spec, file or setting: one clear line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return code
 
 

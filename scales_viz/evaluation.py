@@ -252,6 +252,10 @@ def _section_model(model: VAEModel) -> list[str]:
         spec = m.get(key)
         if spec is None:
             continue
+        if not hasattr(spec, "architecture"):  # a user manifest's or checkpoint's own record
+            kind = type(getattr(model, key, None)).__name__ if key != "classifier" else "-"
+            lines.append(f"- {key.capitalize()}: `{kind}` (from {m.get('source', 'the user')}).")
+            continue
         params = ", ".join(f"{k}={v}" for k, v in spec.params.items())
         lines.append(f"- {key.capitalize()}: `{spec.architecture}({params})`, file `{spec.file}`.")
     sizes = f"- Parameters: decoder {_params(model.decoder):,}, encoder {_params(model.encoder):,}."

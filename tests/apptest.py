@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 REPO = Path(__file__).resolve().parents[1]
 # AppTest resolves a relative path against the calling file, so pass the app's full path.
-APP = str(REPO / "app.py")
+APP = str(REPO / "scales_viz_app" / "app.py")
 # The molecules views score hundreds of points on a 2-core CPU.
 TIMEOUT = 300
 

@@ -55,16 +55,16 @@ def test_serve_starts_the_warm_launcher_on_loopback(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(cli.subprocess, "call", fake_call)
     assert main(["serve", "--port", "8600"]) == 0
     command = seen["command"]
-    assert isinstance(command, list) and command[1:3] == ["-m", "ui.launch"]
+    assert isinstance(command, list) and command[1:3] == ["-m", "scales_viz_app.ui.launch"]
     assert command[command.index("--server.address") + 1] == "127.0.0.1"
     assert command[command.index("--server.port") + 1] == "8600"
-    assert seen["cwd"] == cli.APP.parent
+    assert seen["cwd"] is None  # the user's folder: relative paths mean what they typed
 
 
 def test_launcher_preloads_the_default_model() -> None:
     from scales_viz.models import DEFAULT_MODEL
-    from ui.launch import warm
-    from ui.state import PRELOADED
+    from scales_viz_app.ui.launch import warm
+    from scales_viz_app.ui.state import PRELOADED
 
     warm()
     assert PRELOADED[DEFAULT_MODEL].name == DEFAULT_MODEL
@@ -77,7 +77,7 @@ def test_launcher_freezes_the_warm_heap_before_starting_streamlit(monkeypatch) -
 
     from streamlit.web import cli as streamlit_cli
 
-    from ui import launch
+    from scales_viz_app.ui import launch
 
     seen: dict[str, Any] = {}
 
@@ -93,7 +93,12 @@ def test_launcher_freezes_the_warm_heap_before_starting_streamlit(monkeypatch) -
         gc.unfreeze()
     assert seen["frozen"] > 100_000
     assert seen["argv"][:3] == ["streamlit", "run", str(launch.APP)]
-    assert seen["argv"][3:] == ["--server.port", "8601"]
+    assert seen["argv"][3:5] == ["--server.port", "8601"]
+    # The packaged settings follow as flags (the caller's port wins over the file's).
+    flags = seen["argv"][5:]
+    assert flags[flags.index("--client.toolbarMode") + 1] == "minimal"
+    assert flags[flags.index("--server.fileWatcherType") + 1] == "none"
+    assert "--server.port" not in flags
 
 
 def test_the_server_runs_on_httptools_and_uvloop() -> None:

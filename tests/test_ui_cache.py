@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ui.cache import cached, is_cached
+from scales_viz_app.ui.cache import cached, is_cached
 
 
 def test_concurrent_misses_compute_once() -> None:

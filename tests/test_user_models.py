@@ -58,7 +58,40 @@ def test_environment_registration_and_loading(monkeypatch: pytest.MonkeyPatch) -
 
 def test_serve_refuses_a_bad_spec(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--model", "/no/such/model"]) == 2
-    assert "neither scales-paper" in capsys.readouterr().err
+    assert "is neither a built-in model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["directory", "manifest", "python"])
+def test_every_command_takes_any_model_spec(  # type: ignore[no-untyped-def]
+    kind: str, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """optimize, runs import, map and evaluate load a model directory, a user manifest and a
+    Python factory alike (the command line may run code)."""
+    from test_user_manifest import _write
+
+    if kind == "directory":
+        spec, objective = str(model_dir("digits-2d")), "looks_like_7"
+    elif kind == "manifest":
+        spec, objective = str(_write(tmp_path)), "length"
+    else:
+        spec, objective = "python:user_factory:digits_copy", "looks_like_7"
+    store = str(tmp_path / "runs.sqlite")
+    common = ["--objective", objective, "--store", store]
+    assert main(["optimize", spec, *common, "--optimizer", "random", "--budget", "4"]) == 0
+    run_id = capsys.readouterr().out.split()[0]
+    assert main(["runs", "--store", store, "export", run_id, "--out", str(tmp_path / "r.csv")]) == 0
+    imported = ["runs", "--store", store, "import", str(tmp_path / "r.csv"), "--model", spec]
+    assert main([*imported, "--objective", objective]) == 0
+    assert "imported" in capsys.readouterr().out
+    mapped = tmp_path / "map.npz"
+    small = ["--n-data", "40", "--n-prior", "20", "--n-far", "20"]
+    assert main(["map", spec, *small, "--out", str(mapped)]) == 0
+    assert mapped.is_file()
+    assert main(["evaluate", spec, "--group-size", "12", "--out", str(tmp_path / "card")]) == 0
+    assert (tmp_path / "card" / "README.md").is_file()
+    if kind != "directory":  # no folder of its own to write into: --out is required
+        assert main(["map", spec, *small]) == 2
+        assert "give --out" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not (PAPER / "expressions_gru_1.pth").exists(), reason="no checkpoints")

@@ -11,13 +11,14 @@ from scales_viz.models.decoders import (
     TransformerLatentDecoder,
 )
 from scales_viz.models.encoders import ConvSequenceEncoder, GRUSequenceEncoder, MLPEncoder
+from scales_viz.models.loading import ModelSpec, load_model, parse_spec
 from scales_viz.models.manifest import ManifestError
 from scales_viz.models.molecules import MissingExtraError
 from scales_viz.models.registry import (
     DEFAULT_MODEL,
     ModelInfo,
     list_models,
-    load_model,
+    load_builtin,
     load_model_dir,
 )
 
@@ -32,12 +33,15 @@ __all__ = [
     "ManifestError",
     "MissingExtraError",
     "ModelInfo",
+    "ModelSpec",
     "Objective",
     "SoftmaxFeedbackRNNDecoder",
     "SoftmaxInputRNNDecoder",
     "TransformerLatentDecoder",
     "VAEModel",
     "list_models",
+    "load_builtin",
     "load_model",
     "load_model_dir",
+    "parse_spec",
 ]

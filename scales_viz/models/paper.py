@@ -195,9 +195,9 @@ def _reference(task: str, codec: SequenceCodec) -> list[str]:
     """Data objects in the model's language, for its reference latents."""
     if task == "expressions":
         return authors_expressions(REFERENCE_SIZE, seed=0)  # all fit the codec
-    from scales_viz.models.registry import load_model
+    from scales_viz.models.registry import load_builtin
 
-    texts = load_model("molecules").data_objects
+    texts = load_builtin("molecules").data_objects
     fits = []
     for text in texts:
         tokens = codec.tokenize(text)
@@ -227,7 +227,7 @@ def load_paper_model(name: str, path: str | os.PathLike[str] | None = None) -> V
             not fit the architecture (the message names the tensor).
         MissingExtraError: a SMILES model without RDKit (``pip install 'scales-viz[chem]'``).
     """
-    from scales_viz.models.registry import task_rules
+    from scales_viz.models.tasks import task_rules
 
     short = name[len(PREFIX) :] if name.startswith(PREFIX) else name
     if short not in PAPER_MODELS:

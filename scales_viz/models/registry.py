@@ -1,25 +1,23 @@
-"""The built-in models: where they live, what is there, and loading one by name.
+"""The built-in models: where they live, what is there, and loading a model directory.
 
-Each built-in model is a directory ``assets/models/NAME`` written by ``scales-viz train NAME``
-(see :mod:`scales_viz.models.manifest` for the files). Loading reads only safetensors and JSON.
+Each built-in model is a directory ``scales_viz/assets/models/NAME`` written by
+``scales-viz train NAME`` (see :mod:`scales_viz.models.manifest` for the files), shipped in the
+wheel. Loading reads only safetensors and JSON. Any model, built-in or not, is loaded by its
+spec with :func:`scales_viz.models.load_model` (:mod:`scales_viz.models.loading`).
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from scales_viz.errors import InputValueError
-from scales_viz.models.base import Objective, VAEModel, per_object
+from scales_viz.models.base import Objective, VAEModel
 from scales_viz.models.codecs import ImageCodec, SequenceCodec
-from scales_viz.models.expressions import fit_target, is_valid_expression
 from scales_viz.models.manifest import (
     MANIFEST_FILE,
     ManifestError,
@@ -27,14 +25,14 @@ from scales_viz.models.manifest import (
     load_module_weights,
     load_tensors,
 )
-from scales_viz.models.molecules import (
-    CHEM_EXTRA_HINT,
-    MissingExtraError,
-    is_valid_smiles,
-    penalized_logp,
-    qed,
-    rdkit_available,
-    tokenize_smiles,
+from scales_viz.models.molecules import MissingExtraError
+from scales_viz.models.tasks import (
+    DIGIT_PIXEL_MAX,
+    Validity,
+    codec_of,
+    digits_task,
+    task_rules,
+    unavailable_reason,
 )
 from scales_viz.paths import safe_file_name
 
@@ -43,26 +41,18 @@ __all__ = [
     "DEFAULT_MODEL",
     "MODELS_DIR",
     "ModelInfo",
+    "is_builtin",
     "list_models",
-    "load_model",
+    "load_builtin",
     "load_model_dir",
     "model_dir",
 ]
 
-ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
+ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 MODELS_DIR = ASSETS_DIR / "models"
 DEFAULT_MODEL = "expressions"
 #: Built-ins in the order the UI lists them.
 BUILTIN_ORDER = ("expressions", "expressions-ar", "molecules", "digits-2d", "digits")
-#: A decoded digit is valid when the classifier gives its top class at least this probability.
-DIGIT_VALIDITY_THRESHOLD = 0.9
-DIGIT_CLASSES = 10
-#: The digits' stored pixel values run 0..16.
-DIGIT_PIXEL_MAX = 16.0
-TOKENIZERS: dict[str, Callable[[str], list[str]]] = {
-    "characters": list,
-    "smiles": tokenize_smiles,
-}
 
 
 @dataclass(frozen=True)
@@ -79,7 +69,7 @@ class ModelInfo:
 
 
 def model_dir(name: str) -> Path:
-    """The directory of built-in model `name` (``assets/models/NAME``).
+    """The directory of built-in model `name` (``scales_viz/assets/models/NAME``).
 
     Raises:
         InputValueError: `name` is not a plain name (``..``, a slash, ...), so it could point
@@ -88,12 +78,6 @@ def model_dir(name: str) -> Path:
     if not isinstance(name, str) or safe_file_name(name) != name:
         raise InputValueError(f"{name!r} is not a built-in model name.")
     return MODELS_DIR / name
-
-
-def _unavailable_reason(task: str) -> str:
-    if task == "molecules" and not rdkit_available():
-        return f"needs RDKit: {CHEM_EXTRA_HINT}"
-    return ""
 
 
 def list_models() -> list[ModelInfo]:
@@ -113,7 +97,7 @@ def _info(name: str) -> ModelInfo:
         manifest = load_manifest(model_dir(name))
     except ManifestError as exc:
         return ModelInfo(name, "", "", 0, "", available=False, reason=str(exc))
-    reason = _unavailable_reason(manifest["task"])
+    reason = unavailable_reason(manifest["task"])
     return ModelInfo(
         name=name,
         description=str(manifest.get("description", "")),
@@ -125,25 +109,27 @@ def _info(name: str) -> ModelInfo:
     )
 
 
-def load_model(name: str, path: str | Path | None = None) -> VAEModel:
-    """Load built-in model `name` (see :func:`list_models`), or one of the ScaLES authors'
-    released checkpoints as ``scales-paper:NAME`` from the folder `path` (see
-    :mod:`scales_viz.models.paper`).
+def load_builtin(name: str) -> VAEModel:
+    """Load built-in model `name` (see :func:`list_models`): a name, never a path.
 
     Raises:
         InputValueError: no built-in model of that name.
         ManifestError: its files are missing, tampered or malformed.
         MissingExtraError: it needs an optional dependency that is not installed.
     """
-    if name.startswith("scales-paper:"):
-        from scales_viz.models.paper import load_paper_model
-
-        return load_paper_model(name, path)
     directory = model_dir(name)
     if not (directory / MANIFEST_FILE).is_file():
         known = [info.name for info in list_models()]
         raise InputValueError(f"no built-in model {name!r}; available: {known}.")
     return load_model_dir(directory)
+
+
+def is_builtin(name: str) -> bool:
+    """Whether `name` names a built-in model (without raising on other strings)."""
+    try:
+        return (model_dir(name) / MANIFEST_FILE).is_file()
+    except InputValueError:
+        return False
 
 
 def load_model_dir(directory: Path) -> VAEModel:
@@ -154,7 +140,7 @@ def load_model_dir(directory: Path) -> VAEModel:
         MissingExtraError: the model's task needs an extra that is not installed.
     """
     manifest = load_manifest(directory)
-    reason = _unavailable_reason(manifest["task"])
+    reason = unavailable_reason(manifest["task"])
     if reason:
         raise MissingExtraError(f"model {manifest['name']!r} {reason}.")
     decoder = load_module_weights(directory, manifest["decoder"], "decoder")
@@ -185,13 +171,6 @@ def load_model_dir(directory: Path) -> VAEModel:
         manifest=manifest,
         directory=Path(directory),
     )
-
-
-def codec_of(data: dict[str, Any]) -> SequenceCodec | ImageCodec:
-    """The codec a validated ``data`` table describes."""
-    if data["kind"] == "sequence":
-        return SequenceCodec(data["vocabulary"], data["seq_len"], TOKENIZERS[data["tokenizer"]])
-    return ImageCodec(data["shape"])
 
 
 def _reference_objects(
@@ -242,9 +221,6 @@ def _check_decoder_output(
         )
 
 
-Validity = Callable[[Sequence[Any]], np.ndarray]
-
-
 def _task(
     manifest: dict[str, Any],
     directory: Path,
@@ -256,109 +232,7 @@ def _task(
     if task in ("expressions", "molecules"):
         return task_rules(task, decoder, codec)
     if task == "digits" and isinstance(codec, ImageCodec):
-        return _digits_task(manifest, directory, decoder, codec)
+        return digits_task(manifest, directory, decoder, codec)
     raise ManifestError(  # pragma: no cover - load_manifest validates the task
         f"{directory / MANIFEST_FILE}: task {task!r} does not fit data kind {manifest['data']}."
     )
-
-
-#: Objectives on decoded strings, by name: (description, function of one object). Built-in
-#: tasks, the paper's checkpoints and user manifests all take theirs from here.
-SEQUENCE_OBJECTIVES: dict[str, tuple[str, Callable[[Any], float]]] = {
-    "fit_target": (
-        "-log(1 + min(MSE, 1000)) against 1/3 + x + sin(x*x) on [-10, 10]",
-        fit_target,
-    ),
-    "penalized_logp": ("Crippen logP - SA score - max(largest ring - 6, 0)", penalized_logp),
-    "qed": ("quantitative estimate of drug-likeness", qed),
-    "length": ("length of the decoded string", lambda text: float(len(str(text)))),
-}
-
-
-def sequence_objectives(names: Sequence[str]) -> dict[str, Objective]:
-    """The :data:`SEQUENCE_OBJECTIVES` named, as batch :class:`Objective` s."""
-    return {
-        name: Objective(
-            name, SEQUENCE_OBJECTIVES[name][0], per_object(SEQUENCE_OBJECTIVES[name][1])
-        )
-        for name in names
-    }
-
-
-def task_rules(
-    task: str, decoder: nn.Module, codec: SequenceCodec | ImageCodec
-) -> tuple[Validity, dict[str, Objective]]:
-    """Validity and objectives of a sequence task (``expressions`` or ``molecules``).
-
-    Raises:
-        MissingExtraError: ``molecules`` without RDKit.
-        InputValueError: another task.
-    """
-    reason = _unavailable_reason(task)
-    if reason:
-        raise MissingExtraError(f"the {task} task {reason}.")
-    if task == "expressions":
-        return per_object(is_valid_expression), sequence_objectives(["fit_target"])
-    if task == "molecules":
-        return per_object(is_valid_smiles), sequence_objectives(["penalized_logp", "qed"])
-    raise InputValueError(f"task_rules knows expressions and molecules; got {task!r}.")
-
-
-def _digits_task(
-    manifest: dict[str, Any], directory: Path, decoder: nn.Module, codec: ImageCodec
-) -> tuple[Validity, dict[str, Objective]]:
-    if "classifier" not in manifest:
-        raise ManifestError(
-            f"{directory / MANIFEST_FILE}: required field 'classifier' is missing (digits "
-            "models define validity and objectives with it)."
-        )
-    classifier = load_module_weights(directory, manifest["classifier"], "classifier")
-    chain = _CachedCopies(nn.Sequential(decoder, nn.Sigmoid(), classifier))
-
-    def probabilities(images: Sequence[Any]) -> np.ndarray:
-        """Class probabilities; NaN rows for images the decoder broke (non-finite pixels,
-        as far out in latent space, where its output overflows)."""
-        out = np.full((len(images), DIGIT_CLASSES), np.nan)
-        if len(images) == 0:
-            return out
-        stack = np.stack([np.asarray(i, dtype=np.float32) for i in images])
-        whole = np.isfinite(stack.reshape(len(stack), -1)).all(axis=1)
-        if whole.any():
-            with torch.no_grad():
-                logits = classifier(codec.to_pixels(stack[whole]))
-            out[whole] = torch.softmax(logits.double(), -1).numpy()
-        return out
-
-    def validity(images: Sequence[Any]) -> np.ndarray:
-        # Broken images (NaN rows) count as probability 0 for every class: invalid.
-        probs = np.nan_to_num(probabilities(images), nan=0.0)
-        return probs.max(axis=1, initial=0.0) >= DIGIT_VALIDITY_THRESHOLD
-
-    def looks_like(k: int) -> Objective:
-        def latent(z: Tensor) -> Tensor:
-            return torch.softmax(chain.like(z)(z), -1)[:, k]
-
-        return Objective(
-            f"looks_like_{k}",
-            f"classifier probability that the decoded image is a {k}",
-            lambda images: probabilities(images)[:, k],
-            latent=latent,
-        )
-
-    return validity, {f"looks_like_{k}": looks_like(k) for k in range(DIGIT_CLASSES)}
-
-
-class _CachedCopies:
-    """A module and its copies on other devices/dtypes, made once each."""
-
-    def __init__(self, module: nn.Module) -> None:
-        self.module = module.eval()
-        self.copies: dict[tuple[torch.device, torch.dtype], nn.Module] = {
-            (torch.device("cpu"), torch.float32): self.module
-        }
-
-    def like(self, z: Tensor) -> nn.Module:
-        key = (z.device, z.dtype)
-        if key not in self.copies:
-            self.copies[key] = copy.deepcopy(self.module).to(device=z.device, dtype=z.dtype)
-        return self.copies[key]

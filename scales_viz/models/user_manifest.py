@@ -99,7 +99,7 @@ from scales_viz.models.manifest import (
     load_tensors,
     sha256_of,
 )
-from scales_viz.models.registry import SEQUENCE_OBJECTIVES, codec_of, sequence_objectives
+from scales_viz.models.tasks import SEQUENCE_OBJECTIVES, codec_of, sequence_objectives
 
 __all__ = ["DECODER_ARCHITECTURES", "OBJECTIVES", "VALIDITY_RULES", "load_user_manifest"]
 

@@ -21,6 +21,7 @@ from scales_viz.models import DEFAULT_MODEL
 from scales_viz.paths import child_path, safe_file_name
 
 REPO = Path(__file__).resolve().parents[2]
+APP_DIR = REPO / "scales_viz_app"
 CONFIG = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
 
 
@@ -51,6 +52,7 @@ def test_serve_binds_loopback_unless_told(monkeypatch: pytest.MonkeyPatch) -> No
 # --------------------------------------------------------------------------------------------
 
 CODE_LOADERS = {
+    "load_model",
     "parse_spec",
     "load_user_model",
     "load_user_manifest",
@@ -85,7 +87,7 @@ def _calls(path: Path) -> set[str]:
 
 @pytest.mark.parametrize(
     "path",
-    [REPO / "app.py", *sorted((REPO / "views").glob("*.py"))],
+    [REPO / "app.py", APP_DIR / "app.py", *sorted((APP_DIR / "views").glob("*.py"))],
     ids=lambda p: p.name,
 )
 def test_pages_call_no_code_loader(path: Path) -> None:
@@ -94,7 +96,7 @@ def test_pages_call_no_code_loader(path: Path) -> None:
 
 def test_only_the_state_module_loads_registered_models() -> None:
     """``ui/state.py`` loads models registered at server start (command line or env)."""
-    ui_calls = {p.name: _calls(p) & CODE_LOADERS for p in (REPO / "ui").glob("*.py")}
+    ui_calls = {p.name: _calls(p) & CODE_LOADERS for p in (APP_DIR / "ui").glob("*.py")}
     assert ui_calls.pop("state.py") == {"load_user_model"}
     assert not any(ui_calls.values()), ui_calls
 
@@ -142,12 +144,21 @@ def test_names_from_data_stay_inside_their_folder(name: str, tmp_path: Path) -> 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES[:8])
 def test_built_in_model_names_cannot_point_elsewhere(name: str) -> None:
-    from scales_viz.models.registry import load_model, model_dir
+    from scales_viz.models.registry import load_builtin, model_dir
 
     with pytest.raises(InputValueError):
         model_dir(name)
     with pytest.raises(InputValueError):
-        load_model(name)
+        load_builtin(name)
+
+
+def test_a_code_spec_loads_only_when_code_is_allowed() -> None:
+    """load_model is the one loader for every spec; python:module:factory runs code, so it
+    needs allow_code=True (the command line, the environment), which the page never passes."""
+    from scales_viz.models import load_model
+
+    with pytest.raises(InputValueError, match="runs Python code"):
+        load_model("python:os:getcwd")
 
 
 def test_a_hostile_model_name_caches_its_map_inside_the_cache(

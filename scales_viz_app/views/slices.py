@@ -26,9 +26,9 @@ from scales_viz.slices import (
     plane_through,
     random_plane,
 )
-from ui.cache import cached, is_cached
-from ui.render import INVALID_MARK, VALID_MARK, plane_mosaic, render_object
-from ui.state import (
+from scales_viz_app.ui.cache import cached, is_cached
+from scales_viz_app.ui.render import INVALID_MARK, VALID_MARK, plane_mosaic, render_object
+from scales_viz_app.ui.state import (
     SLICE_SELECTION_KEY,
     TRAJECTORIES_KEY,
     current_model,
@@ -109,7 +109,7 @@ def _plane(model: VAEModel, form: dict[str, Any]) -> Plane:
 def _cost_model(name: str, device_name: str) -> tuple[float, float]:
     """Measured `(fixed seconds, seconds per latent)` of a slice on this model and device,
     from two small grids (a warm-up first), so a grid's time is `fixed + cells * per_latent`."""
-    from ui.state import get_model
+    from scales_viz_app.ui.state import get_model
 
     model = get_model(name)
 

@@ -24,9 +24,9 @@ from scales_viz.lso.teaching import (
 from scales_viz.models import VAEModel
 from scales_viz.models.registry import model_dir
 from scales_viz.slices import Plane, SliceGrid, SliceSpec, compute_slice
-from ui.cache import cached, is_cached
-from ui.render import INVALID_MARK, VALID_MARK
-from ui.state import get_model
+from scales_viz_app.ui.cache import cached, is_cached
+from scales_viz_app.ui.render import INVALID_MARK, VALID_MARK
+from scales_viz_app.ui.state import get_model
 
 MODEL = "expressions"
 OBJECTIVE = "fit_target"

@@ -14,9 +14,9 @@ from scales_viz.figures.objects import plot_expression_fit
 from scales_viz.figures.runs import plot_realism_objective
 from scales_viz.models import VAEModel
 from scales_viz.selection import Selection, inspect_table, pick_three
-from ui.cache import cached
-from ui.render import INVALID_MARK, VALID_MARK, render_object
-from ui.state import current_model, device, get_selection
+from scales_viz_app.ui.cache import cached
+from scales_viz_app.ui.render import INVALID_MARK, VALID_MARK, render_object
+from scales_viz_app.ui.state import current_model, device, get_selection
 
 SHOWN_OBJECTS = 12
 SCORE_COLUMNS = ("scales", "likelihood", "prior", "distance_to_data")

@@ -25,8 +25,9 @@ import torch
 
 from scales_viz.errors import ScalesVizError
 from scales_viz.lso.store import RunStore
-from scales_viz.models import DEFAULT_MODEL, ModelInfo, VAEModel, list_models, load_model
-from scales_viz.models.user import UserModel, load_user_model, user_models
+from scales_viz.models import DEFAULT_MODEL, ModelInfo, ModelSpec, VAEModel, list_models
+from scales_viz.models.registry import load_builtin
+from scales_viz.models.user import load_user_model, user_models
 from scales_viz.selection import Selection
 
 MODEL_KEY = "model_name"
@@ -36,7 +37,7 @@ TRAJECTORIES_KEY = "trajectories"
 SELECTION_KEY = "selection"
 
 
-#: Models loaded before the server started (``ui.launch``), by name.
+#: Models loaded before the server started (``scales_viz_app.ui.launch``), by name.
 PRELOADED: dict[str, VAEModel] = {}
 
 
@@ -45,17 +46,18 @@ def get_model(name: str) -> VAEModel:
     """Model `name` (built-in or registered with ``serve --model``), loaded once per process."""
     if name in PRELOADED:
         return PRELOADED[name]
-    registered = {m.name: m for m in _registered()}
+    registered = {m.name: m for m in _registered() if m.kind != "builtin"}
     if name in registered:
         model = load_user_model(registered[name])
         # The picker's name is the model's name in the app (runs, caches and selections are
         # keyed by it), even where a factory or manifest calls the model something else.
         model.name = name
         return model
-    return load_model(name)
+    # A name picked in the page loads a built-in only: never a path or code.
+    return load_builtin(name)
 
 
-def _registered() -> list[UserModel]:
+def _registered() -> list[ModelSpec]:
     try:
         return user_models()
     except ScalesVizError as exc:
@@ -77,6 +79,8 @@ def _model_infos(registered: str) -> list[ModelInfo]:
     """`model_infos` for one value of the registration variable (the cache key)."""
     infos = list_models()
     for model in _registered():
+        if model.kind == "builtin":  # listed already
+            continue
         infos.append(
             ModelInfo(
                 name=model.name,

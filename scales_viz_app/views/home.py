@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.state import MODEL_KEY
+from scales_viz_app.ui.state import MODEL_KEY
 
 VIEWS = (
     (

@@ -40,8 +40,14 @@ from scales_viz.lso.records import RunStatus, Step, best_path_rows, points_frame
 from scales_viz.lso.store import RunStore, StoredRun
 from scales_viz.models import VAEModel
 from scales_viz.selection import MAX_SELECTION, Selection
-from ui.render import INVALID_MARK, VALID_MARK, render_object
-from ui.state import TRAJECTORIES_KEY, current_model, device, get_store, set_selection
+from scales_viz_app.ui.render import INVALID_MARK, VALID_MARK, render_object
+from scales_viz_app.ui.state import (
+    TRAJECTORIES_KEY,
+    current_model,
+    device,
+    get_store,
+    set_selection,
+)
 
 SELECTED_KEY = "opt_selected_runs"
 PICKED_KEY = "opt_picked_point"

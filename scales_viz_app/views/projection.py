@@ -11,7 +11,7 @@ from scales_viz.figures.projection import RunPath, plot_projection
 from scales_viz.models import VAEModel
 from scales_viz.projection import ProjectionMap, get_map, warm_reducer
 from scales_viz.selection import MAX_SELECTION, Selection
-from ui.state import TRAJECTORIES_KEY, current_model, get_selection, set_selection
+from scales_viz_app.ui.state import TRAJECTORIES_KEY, current_model, get_selection, set_selection
 
 CHART_KEY = "projection_chart"
 PICKED_KEY = "projection_picked"

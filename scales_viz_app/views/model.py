@@ -15,9 +15,9 @@ from scales_viz.evaluation import (
 from scales_viz.figures.scores import plot_score_distributions
 from scales_viz.models import VAEModel, list_models
 from scales_viz.models.registry import model_dir
-from ui.cache import cached
-from ui.render import INVALID_MARK, VALID_MARK, render_grid
-from ui.state import current_model, get_model
+from scales_viz_app.ui.cache import cached
+from scales_viz_app.ui.render import INVALID_MARK, VALID_MARK, render_grid
+from scales_viz_app.ui.state import current_model, get_model
 
 PRIOR_SAMPLES = 12
 GROUP_SIZES = (100, 200, 500)

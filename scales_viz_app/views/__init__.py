@@ -1,0 +1,1 @@
+"""The dashboard views, one script per page (run by ``st.navigation``, not imported)."""
