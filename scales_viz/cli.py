@@ -14,6 +14,8 @@ from scales_viz import __version__
 # Kept in step with scales_viz.lso.optimizers (not imported here: it pulls in BoTorch).
 OPTIMIZER_CHOICES = ("random", "gp-ascent", "lbfgs", "turbo", "gradient")
 PENALTY_CHOICES = ("none", "scales", "prior", "likelihood")
+# Kept in step with scales_viz.lso.field.FIELD_FORMATS (not imported here: it pulls in pandas).
+FIELD_FORMAT_CHOICES = ("poli", "weighted-retraining", "molscore", "tracker")
 DEFAULT_HOST = "127.0.0.1"
 SPEC_HELP = (
     "model spec: a built-in name, scales-paper:NAME[=DIR], a manifest (.toml/.json), a model "
@@ -348,7 +350,7 @@ def _optimize(args: argparse.Namespace) -> int:
 
 def _runs(args: argparse.Namespace) -> int:
     from scales_viz.errors import ScalesVizError
-    from scales_viz.lso.io import export_runs, import_runs, label_runs
+    from scales_viz.lso.io import export_runs, import_field_runs, import_runs, label_runs
     from scales_viz.lso.store import RunStore
 
     _store_env(args)
@@ -370,6 +372,7 @@ def _runs(args: argparse.Namespace) -> int:
         from tqdm import tqdm
 
         model, _ = _load(args.model)
+        field = _field_format(args.file, args.format)
         with tqdm(desc="scoring", unit="pt") as bar:
 
             def progress(done: int, total: int) -> None:
@@ -377,15 +380,75 @@ def _runs(args: argparse.Namespace) -> int:
                 bar.n = done
                 bar.refresh()
 
-            stored = import_runs(
-                store, args.file, model=model, objective=args.objective, progress=progress
-            )
+            if field is None:
+                stored = import_runs(
+                    store,
+                    args.file,
+                    model=model,
+                    objective=args.objective,
+                    fmt=args.format,
+                    progress=progress,
+                )
+            else:
+                stored, summary = import_field_runs(
+                    store,
+                    args.file,
+                    model=model,
+                    objective=args.objective,
+                    fmt=field,
+                    text_column=args.text_column,
+                    objective_column=args.objective_column,
+                    progress=progress,
+                )
+        if field is not None:
+            print(_field_summary(field, summary))
         for info in stored:
             print(f"imported {info.id}  {info.name}")
         return 0
     except ScalesVizError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _field_format(path: Path, given: str | None) -> str | None:
+    """The field format to read `path` as (None: scales-viz's own run schema)."""
+    from scales_viz.lso.field import FIELD_FORMATS, detect_field_format
+    from scales_viz.lso.io import refuse_pickle
+
+    refuse_pickle(path.name)
+    if given is not None:
+        return given if given in FIELD_FORMATS else None
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(1 << 16)
+    except OSError:
+        return None  # the importer names the problem
+    refuse_pickle(path.name, head)
+    first_line = head.split(b"\n", 1)[0]
+    if path.suffix.lower() in (".csv", ".json") and (b"z_0" in first_line or b'"z"' in head):
+        return None  # scales-viz's own schema carries latents
+    if path.suffix.lower() == ".npz" and b"opt_points" not in head:
+        return None
+    return detect_field_format(path.name, head)
+
+
+def _field_summary(fmt: str, summary: dict[str, Any]) -> str:
+    from scales_viz.lso.field import FIELD_FORMATS
+
+    line = f"read {summary['rows']} proposals as {FIELD_FORMATS[fmt]}; placed {summary['placed']}"
+    if summary["latents"] == "encoded":
+        line += (
+            " with the model's encoder (not the optimiser's own latents); "
+            f"{summary['round_trip']:.0%} decode back to the proposed string"
+        )
+    else:
+        line += " at the optimiser's own latents"
+    if summary["skipped"]:
+        line += (
+            f"; skipped {summary['skipped']} the model cannot encode (first: "
+            f"{summary['first_skipped']!r})"
+        )
+    return line + "."
 
 
 def _map(args: argparse.Namespace) -> int:
@@ -446,7 +509,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("name", help="built-in model name")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", type=Path, default=None, help="default: scales_viz/assets/models/NAME")
+    train.add_argument(
+        "--out", type=Path, default=None, help="default: scales_viz/assets/models/NAME"
+    )
     train.add_argument(
         "--data-dir",
         type=Path,
@@ -482,7 +547,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--group-size", type=int, default=500, help="points per group")
-    evaluate.add_argument("--out", type=Path, default=None, help="default: the built-in or model directory")
+    evaluate.add_argument(
+        "--out", type=Path, default=None, help="default: the built-in or model directory"
+    )
     evaluate.set_defaults(func=_evaluate)
     summary = commands.add_parser(
         "learn-summary",
@@ -534,7 +601,9 @@ def build_parser() -> argparse.ArgumentParser:
     mapping.add_argument("--n-prior", type=int, default=500)
     mapping.add_argument("--n-far", type=int, default=500)
     mapping.add_argument("--seed", type=int, default=0)
-    mapping.add_argument("--out", type=Path, default=None, help="default: the built-in or model directory")
+    mapping.add_argument(
+        "--out", type=Path, default=None, help="default: the built-in or model directory"
+    )
     mapping.set_defaults(func=_map)
     runs = commands.add_parser("runs", help="list, import or export stored LSO runs")
     runs.add_argument("--store", type=Path, default=None, help=store_help)
@@ -551,6 +620,20 @@ def build_parser() -> argparse.ArgumentParser:
     importing.add_argument("file", type=Path)
     importing.add_argument("--model", required=True, help=SPEC_HELP)
     importing.add_argument("--objective", required=True)
+    importing.add_argument(
+        "--format",
+        default=None,
+        choices=("csv", "parquet", "json", "npz", *FIELD_FORMAT_CHOICES),
+        help="default: from the file (scales-viz's schema, or a field format it recognises: "
+        "poli history JSON, weighted-retraining results.npz, MolScore scores.csv, a tracker "
+        "CSV of step, string and objective)",
+    )
+    importing.add_argument(
+        "--text-column", default=None, help="field formats: the column of proposed strings"
+    )
+    importing.add_argument(
+        "--objective-column", default=None, help="field formats: the column of objective values"
+    )
     runs.set_defaults(func=_runs)
     return parser
 

@@ -8,8 +8,8 @@ clear :class:`NotFittedError` before ``fit``.
 samples (5x the prior scale), with every point's ScaLES, likelihood, validity and objectives
 for colouring. A map is cached on disk as a plain ``.npz`` (coordinates, latents, scores; read
 with ``allow_pickle=False``) keyed by the model's fingerprint and the settings, and built-in
-models ship theirs (``scales_viz/assets/models/NAME/projection.npz``), so a map appears without paying
-umap-learn's numba compilation (about 35 CPU-seconds in each new process).
+models ship theirs (``scales_viz/assets/models/NAME/projection.npz``), so a map appears
+without paying umap-learn's numba compilation (about 35 CPU-seconds in each new process).
 
 Fitted reducers are never pickled to disk (nothing here is ever unpickled). ``transform``
 needs one, so :meth:`ProjectionMap.reducer` refits it from the map's own latents and settings;

@@ -84,9 +84,11 @@ __all__ = [
     "MAX_IMPORT_ROWS",
     "export_runs",
     "file_format",
+    "import_field_runs",
     "import_runs",
     "label_runs",
     "read_runs",
+    "refuse_pickle",
 ]
 
 LOG = logging.getLogger(__name__)
@@ -127,12 +129,30 @@ _NPZ_KEYS = {
 _NPZ_OPTIONAL = ("valid", "step", "index", "wall_time", "run", "optimizer", "seed")
 
 
+_PICKLE_SUFFIXES = frozenset({"pickle", "pkl", "pck", "pcl", "p", "joblib"})
+
+
+def refuse_pickle(filename: str, data: bytes = b"") -> None:
+    """Refuse a pickled file (by its name or its first byte) with a clear error: pickles run
+    code when loaded, so scales-viz never loads one (the ScaLES authors' ``sol_*.pickle``
+    result files included)."""
+    suffix = Path(filename).suffix.lower().lstrip(".")
+    if suffix in _PICKLE_SUFFIXES or data[:1] == b"\x80":
+        raise InputValueError(
+            f"{filename} is a Python pickle, which can run code when loaded; scales-viz never "
+            "unpickles files (the ScaLES authors' sol_*.pickle results included). Save the "
+            "runs as CSV, Parquet, JSON or NPZ (step, objective and the latent z_0 .. z_{d-1}, "
+            "or the proposed strings in one of the field formats) and import that."
+        )
+
+
 def file_format(filename: str, fmt: str | None = None) -> str:
     """The format of a run file: `fmt` if given, else from the file name's suffix.
 
     Raises:
-        InputValueError: unknown format, or no recognisable suffix.
+        InputValueError: unknown format, no recognisable suffix, or a pickle.
     """
+    refuse_pickle(filename)
     if fmt is not None:
         value = fmt.strip().lower().lstrip(".")
         value = _SUFFIXES.get(value, value)
@@ -853,3 +873,156 @@ def export_runs(points: pd.DataFrame, fmt: str) -> bytes:
     columns = [[_json_cell(v) for v in frame[c].tolist()] for c in frame.columns]
     rows = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
     return json.dumps(rows, ensure_ascii=False).encode("utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# Importing the field's own run files
+# --------------------------------------------------------------------------------------------
+
+#: What the settings of a run placed by the encoder say about its latents.
+ENCODED_NOTE = (
+    "placed by the model's encoder (encoder means of the proposed strings), not the "
+    "optimiser's own latents: positions show where this model puts those objects"
+)
+
+
+def _encodable(model: Any, objects: Sequence[str]) -> np.ndarray:
+    """Which strings the model's encoder can take (known tokens, at most `L` of them)."""
+    from scales_viz.models.codecs import SequenceCodec
+
+    codec = getattr(model, "codec", None)
+    if not isinstance(codec, SequenceCodec):
+        raise InputValueError(
+            f"model {model.name!r} does not read strings (its data are not sequences); the "
+            "field's run files carry strings, so they import into sequence models only."
+        )
+    known = set(codec.vocab[:-1])
+    ok = np.zeros(len(objects), dtype=bool)
+    for i, text in enumerate(objects):
+        if not text:
+            continue
+        try:
+            tokens = codec.tokenize(text)
+        except Exception:
+            continue
+        ok[i] = len(tokens) <= codec.seq_len and all(t in known for t in tokens)
+    return ok
+
+
+def import_field_runs(
+    store: RunStore,
+    source: bytes | str | os.PathLike[str],
+    *,
+    model: Any,
+    objective: str,
+    fmt: str,
+    filename: str | None = None,
+    text_column: str | None = None,
+    objective_column: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[StoredRun], dict[str, Any]]:
+    """Import a run file written by the field's own code (:mod:`scales_viz.lso.field`).
+
+    Rows with the optimiser's own latents (weighted-retraining's ``opt_latent_points`` of the
+    model's width) keep them; the others are placed by the model's encoder (its means), and
+    the stored run says so (``settings["latents"]``). Strings the encoder cannot take
+    (unknown tokens, longer than the model's `L`, empty) are skipped and counted. Every
+    placed point is decoded and scored as in :func:`import_runs`; the file's objective values
+    are kept, and validity is the file's where it has a ``valid`` column, otherwise the
+    model's rule applied to the proposed string itself.
+
+    Returns:
+        The stored runs, and a summary: ``rows``, ``placed``, ``skipped``, ``latents``
+        (``"encoded"`` or ``"own"``), ``round_trip`` (share of encoded strings that decode
+        back to themselves; NaN for own latents) and ``first_skipped`` (a string, or "").
+
+    Raises:
+        InputValueError: unknown objective or format, a file that does not read as its
+            format, a model that does not read strings, or no row that can be placed.
+    """
+    from scales_viz.lso.field import read_field_runs
+
+    if objective not in model.objectives:
+        raise InputValueError(
+            f"model {model.name!r} has no objective {objective!r}; "
+            f"it has {sorted(model.objectives)}."
+        )
+    filename = _filename(source, filename)
+    refuse_pickle(filename)
+    data = _source_bytes(source, filename)
+    if not data:
+        raise InputValueError(f"{filename} is empty.")
+    refuse_pickle(filename, data)
+    d = int(model.latent_dim)
+    frame = read_field_runs(
+        data,
+        fmt,
+        filename=filename,
+        latent_dim=d,
+        text_column=text_column,
+        objective_column=objective_column,
+    )
+    if len(frame) > MAX_IMPORT_ROWS:
+        raise _too_many_rows(filename, len(frame))
+    own = "z_0" in frame.columns
+    objects = frame["object"].tolist()
+    keep = np.ones(len(frame), dtype=bool) if own else _encodable(model, objects)
+    if not keep.any():
+        raise InputValueError(
+            f"{filename}: none of its {len(frame)} strings can be placed on model "
+            f"{model.name!r} (unknown tokens or longer than the model takes); first: "
+            f"{objects[0][:80]!r}."
+        )
+    skipped = [o for o, k in zip(objects, keep, strict=True) if not k]
+    frame = frame[keep].reset_index(drop=True)
+    kept_objects = frame["object"].tolist()
+    if own:
+        z = frame[latent_columns(d)].to_numpy(dtype=np.float64)
+    else:
+        z = model.encode(kept_objects).double().numpy()
+    evaluated = evaluate_points(model, objective, z, progress=progress)
+    if "valid" in frame.columns and frame["valid"].notna().any():
+        valid = frame["valid"].fillna(False).to_numpy(dtype=bool)
+    else:
+        valid = np.asarray(model.validity(kept_objects), dtype=bool)
+    round_trip = (
+        float(np.mean([a == b for a, b in zip(evaluated.decoded, kept_objects, strict=True)]))
+        if not own
+        else math.nan
+    )
+    points = frame[["step", "index"]].copy()
+    for k, name in enumerate(latent_columns(d)):
+        points[name] = z[:, k]
+    points["objective"] = frame["objective"].to_numpy(dtype=np.float64)
+    points["scales"] = evaluated.scales
+    points["likelihood"] = evaluated.likelihood
+    points["valid"] = valid
+    points["decoded"] = pd.Series(evaluated.decoded, dtype=object)
+    points["wall_time"] = math.nan
+    summary: dict[str, Any] = {
+        "rows": len(objects),
+        "placed": len(kept_objects),
+        "skipped": len(skipped),
+        "latents": "own" if own else "encoded",
+        "round_trip": round_trip,
+        "first_skipped": skipped[0][:80] if skipped else "",
+    }
+    settings: dict[str, Any] = {
+        "source": filename,
+        "format": fmt,
+        "latents": "the optimiser's own" if own else ENCODED_NOTE,
+        "skipped": len(skipped),
+    }
+    if not own:
+        settings["round_trip"] = round(round_trip, 4)
+    label = str(frame["run"].iloc[0])
+    new = NewRun(
+        model=str(model.name),
+        task=objective,
+        optimizer=str(frame["optimizer"].iloc[0]),
+        seed=int(frame["seed"].iloc[0]),
+        latent_dim=d,
+        name=f"{label} (encoded)" if not own else label,
+        settings=settings,
+    )
+    return store.import_runs_atomic([(new, points)]), summary

@@ -19,11 +19,14 @@ from scales_viz.figures.runs import (
     plot_scales_by_step,
     plot_valid_share,
 )
+from scales_viz.lso.field import FIELD_FORMATS
 from scales_viz.lso.io import (
+    ENCODED_NOTE,
     EXPORT_FORMATS,
     IMPORT_FORMATS,
     MAX_IMPORT_BYTES,
     export_runs,
+    import_field_runs,
     label_runs,
 )
 from scales_viz.lso.io import import_runs as import_file
@@ -189,15 +192,27 @@ def _run_label(run: StoredRun) -> str:
     return f"{run.name} · {run.task} · {run.status} · {run.created[:16].replace('T', ' ')}"
 
 
+#: What the import form offers: scales-viz's own schema, then the field's formats.
+OWN_SCHEMA = "scales-viz run file (latents)"
+
+
 def _import_panel(model: VAEModel, store: RunStore) -> None:
     st.caption(
-        "One row per evaluated point: `step`, `z_0..z_{d-1}` (or a list column `z`), "
-        "`objective`; optional `run`, `optimizer`, `seed`, `valid`. NPZ: arrays `z` and `y`. "
-        f"Up to {MAX_IMPORT_BYTES // 2**20} MB. ScaLES, likelihood and validity are computed "
-        "for this model on import."
+        "A scales-viz run file has one row per evaluated point: `step`, `z_0..z_{d-1}` (or a "
+        "list column `z`), `objective`; optional `run`, `optimizer`, `seed`, `valid`. NPZ: "
+        "arrays `z` and `y`. Files from the field's own code carry strings instead: those "
+        "points are placed by this model's encoder (marked *encoded*). Up to "
+        f"{MAX_IMPORT_BYTES // 2**20} MB; pickles are never loaded. ScaLES, likelihood and "
+        "validity are computed for this model on import."
     )
     with st.form("opt_import", clear_on_submit=True):
         upload = st.file_uploader("Run file", type=list(IMPORT_FORMATS), key="opt_upload")
+        written_by = st.selectbox(
+            "Written by",
+            [OWN_SCHEMA, *FIELD_FORMATS],
+            format_func=lambda key: FIELD_FORMATS.get(key, key),
+            key="opt_import_format",
+        )
         objective = st.selectbox("Its task", list(model.objectives), key="opt_import_objective")
         submitted = st.form_submit_button("Import")
     if not submitted or upload is None:
@@ -209,17 +224,31 @@ def _import_panel(model: VAEModel, store: RunStore) -> None:
         )
         return
     bar = st.progress(0.0, text="Scoring imported points")
+
+    def progress(done: int, n: int) -> None:
+        bar.progress(min(1.0, done / max(n, 1)), text=f"Scoring imported points: {done} of {n}")
+
+    summary: dict[str, object] | None = None
     try:
-        stored = import_file(
-            store,
-            upload.getvalue(),
-            model=model,
-            objective=objective,
-            filename=upload.name,
-            progress=lambda done, n: bar.progress(
-                min(1.0, done / max(n, 1)), text=f"Scoring imported points: {done} of {n}"
-            ),
-        )
+        if written_by == OWN_SCHEMA:
+            stored = import_file(
+                store,
+                upload.getvalue(),
+                model=model,
+                objective=objective,
+                filename=upload.name,
+                progress=progress,
+            )
+        else:
+            stored, summary = import_field_runs(
+                store,
+                upload.getvalue(),
+                model=model,
+                objective=objective,
+                fmt=written_by,
+                filename=upload.name,
+                progress=progress,
+            )
     except ScalesVizError as exc:
         st.error(f"Nothing was imported. {exc}")
         return
@@ -228,6 +257,17 @@ def _import_panel(model: VAEModel, store: RunStore) -> None:
     before = list(st.session_state.get(SELECTED_KEY, []))
     st.session_state[SELECTED_KEY] = before + [r.id for r in stored if r.id not in before]
     st.success(f"Imported {len(stored)} run(s) from {upload.name}.")
+    if summary is not None and summary["latents"] == "encoded":
+        st.info(
+            f"{summary['placed']} of {summary['rows']} proposals were {ENCODED_NOTE}; "
+            f"{float(summary['round_trip']):.0%} of them decode back to the proposed string. "  # type: ignore[arg-type]
+            + (
+                f"{summary['skipped']} could not be encoded (first: "
+                f"{summary['first_skipped']!r}) and were left out."
+                if summary["skipped"]
+                else ""
+            )
+        )
 
 
 def _manage(store: RunStore, runs: list[StoredRun], selected: list[str]) -> None:
@@ -242,6 +282,9 @@ def _manage(store: RunStore, runs: list[StoredRun], selected: list[str]) -> None
             "optimizer": [r.optimizer for r in chosen],
             "seed": [r.seed for r in chosen],
             "status": [r.status for r in chosen],
+            "latents": [
+                "encoded" if r.settings.get("latents") == ENCODED_NOTE else "own" for r in chosen
+            ],
             "why it ended": [r.reason for r in chosen],
             "created (UTC)": [r.created[:19] for r in chosen],
         }
