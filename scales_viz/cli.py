@@ -209,7 +209,7 @@ def _learn_summary(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from scales_viz.evaluation import evaluate_model, write_model_card
+    from scales_viz.evaluation import add_contrast, evaluate_model, raw_manifest, write_model_card
 
     model, directory = _load(args.name, args.path)
     out = _out_or_error(args.out, directory, args.name)
@@ -225,6 +225,13 @@ def _evaluate(args: argparse.Namespace) -> int:
         evaluation = evaluate_model(
             model, group_size=args.group_size, seed=args.seed, progress=progress
         )
+    if args.contrast_of is not None:
+        from scales_viz.models.registry import model_dir
+
+        kept = add_contrast(
+            model_dir(args.contrast_of), model.name, raw_manifest(model), evaluation
+        )
+        print(f"kept the measurement as a contrast of {args.contrast_of}: {kept}")
     path = write_model_card(model, evaluation, out)
     print(f"wrote {path}")
     print(f"validity: {evaluation.validity}")
@@ -547,6 +554,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--group-size", type=int, default=500, help="points per group")
+    evaluate.add_argument(
+        "--contrast-of",
+        default=None,
+        metavar="BUILTIN",
+        help="also keep this measurement beside built-in BUILTIN, whose card and Model view "
+        "then show it in the decoder-family table (measured, not shipped)",
+    )
     evaluate.add_argument(
         "--out", type=Path, default=None, help="default: the built-in or model directory"
     )

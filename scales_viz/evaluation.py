@@ -373,6 +373,57 @@ def card_record(directory: Path) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
+#: Measured contrasts kept beside a built-in model: models of its task that were trained and
+#: measured with the same protocol but are not shipped (``scales-viz evaluate SPEC
+#: --contrast-of NAME`` writes them).
+CONTRASTS_FILE = "contrasts.json"
+
+
+def contrast_records(directory: Path) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """The measured contrasts kept in a model directory, as ``(name, manifest, evaluation)``
+    records for :func:`family_rows` (names end in "(measured, not shipped)"); [] when it has
+    none or the file is unreadable."""
+    try:
+        entries = json.loads((directory / CONTRASTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    records = []
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and {"name", "manifest", "evaluation"} <= set(entry):
+            label = f"{entry['name']} (measured, not shipped)"
+            records.append((label, dict(entry["manifest"]), dict(entry["evaluation"])))
+    return records
+
+
+def raw_manifest(model: VAEModel) -> dict[str, Any]:
+    """The model's manifest as plain JSON data (a model directory's own manifest.json)."""
+    if model.directory is not None and (model.directory / "manifest.json").is_file():
+        record = json.loads((model.directory / "manifest.json").read_text(encoding="utf-8"))
+        if isinstance(record, dict):
+            return record
+    return dict(json.loads(json.dumps(model.manifest, default=str)))
+
+
+def add_contrast(
+    directory: Path, name: str, manifest: dict[str, Any], evaluation: Evaluation
+) -> Path:
+    """Keep a measured model of the same task beside built-in `directory` (replacing an
+    earlier record of the same name): its decoder, training record and measured evaluation,
+    not its weights."""
+    path = directory / CONTRASTS_FILE
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        entries = []
+    kept = {
+        key: manifest[key] for key in ("task", "decoder", "metrics", "training") if key in manifest
+    }
+    entries = [e for e in entries if isinstance(e, dict) and e.get("name") != name]
+    entries.append({"name": name, "manifest": kept, "evaluation": evaluation.to_dict()})
+    path.write_text(json.dumps(entries, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
 def decoder_family(manifest: dict[str, Any]) -> str:
     """In words, how a model's decoder maps `z` to logits (what ScaLES differentiates)."""
     spec = manifest.get("decoder")
@@ -470,6 +521,8 @@ def _section_families(model: VAEModel) -> list[str]:
             continue
         if manifest.get("task") == task:
             records.append((directory.name, manifest, evaluation))
+    if model.directory is not None:
+        records += contrast_records(model.directory)
     if len(records) < 2:
         return []
     rows = family_rows(records)
@@ -478,7 +531,8 @@ def _section_families(model: VAEModel) -> list[str]:
         "## Decoder families on this task",
         "",
         "The built-in models of this task side by side, each measured as above "
-        "(`scales-viz evaluate NAME`): does ScaLES apply to a decoder like mine?",
+        "(`scales-viz evaluate NAME`), with any contrast trained and measured the same way "
+        "but not shipped: does ScaLES apply to a decoder like mine?",
         "",
         "| " + " | ".join(keys) + " |",
         "|" + "---|" * len(keys),

@@ -57,3 +57,34 @@ def test_the_caveat_speaks_only_when_scales_does_not_separate_validity() -> None
     beaten = scales_caveat(_card(0.75, 0.9))
     assert beaten is not None and "below likelihood (0.90)" in beaten
     assert scales_caveat({"auroc": {"scales": float("nan")}}) is None
+
+
+def test_a_measured_contrast_joins_the_family_table_of_a_built_in(
+    tmp_path,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """``evaluate SPEC --contrast-of NAME`` keeps the measurement (not the weights) beside
+    built-in NAME; its card then lists it as measured, not shipped."""
+    import shutil
+
+    import scales_viz.models.registry as registry
+    from scales_viz.cli import main
+    from scales_viz.evaluation import contrast_records, evaluate_model, model_card
+    from scales_viz.models import load_model
+
+    models = tmp_path / "models"
+    shutil.copytree(registry.model_dir("digits-2d"), models / "digits-2d")
+    shutil.copytree(registry.model_dir("digits"), tmp_path / "other" / "digits-8d")
+    monkeypatch.setattr(registry, "MODELS_DIR", models)
+    spec = str(tmp_path / "other" / "digits-8d")
+    argv = ["evaluate", spec, "--group-size", "12", "--out", str(tmp_path / "card")]
+    assert main([*argv, "--contrast-of", "digits-2d"]) == 0
+    assert main([*argv, "--contrast-of", "digits-2d"]) == 0  # replaces, does not repeat
+    (record,) = contrast_records(models / "digits-2d")
+    name, manifest, evaluation = record
+    assert name == "digits (measured, not shipped)"  # the name its manifest gives
+    assert manifest["decoder"]["architecture"] == "bernoulli_mlp" and "auroc" in evaluation
+    assert not list((models / "digits-2d").glob("*contrast*.safetensors"))
+    model = load_model(str(models / "digits-2d"))
+    card = model_card(model, evaluate_model(model, group_size=12, seed=0))
+    assert "| digits (measured, not shipped) | pixels" in card

@@ -8,6 +8,7 @@ import streamlit as st
 from scales_viz.evaluation import (
     Evaluation,
     card_record,
+    contrast_records,
     evaluate_model,
     family_rows,
     scales_caveat,
@@ -105,6 +106,8 @@ def _families(model: VAEModel, evaluation: Evaluation) -> None:
             records.append((info.name, dict(get_model(info.name).manifest), card))
     if model.name not in {info.name for info in builtins}:  # a registered model, measured live
         records.append((model.name, dict(model.manifest), evaluation.to_dict()))
+    for info in builtins:  # measured contrasts kept beside the built-ins (not shipped)
+        records += contrast_records(model_dir(info.name))
     if len(records) < 2:
         return
     st.subheader("Decoder families: does ScaLES apply to my decoder?")
