@@ -10,7 +10,7 @@ PORT ?= 8501
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: setup run test lint typecheck pytest wheel-check bench bench-load clean
+.PHONY: setup run test test-fast lint typecheck pytest wheel-check bench bench-load clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,10 @@ wheel-check: setup
 	PYTHON=$(BIN)/python bash tests/installed/check.sh
 
 test: lint typecheck pytest wheel-check
+
+# The quick loop while working: lint, types and every test not marked slow or gpu.
+test-fast: lint typecheck
+	$(BIN)/python -m pytest -q -m "not slow and not gpu"
 
 bench: setup
 	$(BIN)/python bench/bench_scales.py
