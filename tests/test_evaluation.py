@@ -135,3 +135,18 @@ def test_too_few_reference_points_leave_the_data_group_empty() -> None:
     assert math.isnan(evaluation.validity["data"])
     assert not (evaluation.raw["group"] == "data").any()
     assert (evaluation.raw["group"] == "prior").sum() == 8
+
+
+def test_reference_reconstruction_agrees_with_the_training_record() -> None:
+    """The card's reconstruction (the shipped held-out reference decoded from its encoder
+    means) is measured afresh; it agrees with what training measured on its held-out set."""
+    from scales_viz.evaluation import reference_reconstruction
+    from scales_viz.models import load_model
+
+    model = load_model("expressions")
+    record = reference_reconstruction(model)
+    held = model.manifest["metrics"]["held_out"]
+    assert record["n"] == len(model.data_objects)
+    assert abs(record["exact"] - held["sequence_accuracy"]) < 0.05
+    assert abs(record["decoded_valid"] - held["decoded_valid"]) < 0.05
+    assert reference_reconstruction(load_model("digits-2d")) == {}

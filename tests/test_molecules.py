@@ -82,3 +82,11 @@ def test_valid_molecules_draw_as_svg_and_invalid_ones_do_not() -> None:
     svg = molecule_svg(ASPIRIN)
     assert svg is not None and svg.lstrip().startswith("<?xml") and "<svg" in svg
     assert molecule_svg("C1CC") is None
+
+
+def test_canonical_smiles_names_the_same_molecule_once() -> None:
+    from scales_viz.models.molecules import canonical_smiles
+
+    assert canonical_smiles("OCC") == canonical_smiles("CCO") is not None
+    assert canonical_smiles("c1ccccc1") == canonical_smiles("C1=CC=CC=C1")
+    assert canonical_smiles("C1CC") is None and canonical_smiles("") is None

@@ -26,6 +26,7 @@ __all__ = [
     "MOSES_WHEEL",
     "SMILES_VOCAB",
     "MissingExtraError",
+    "canonical_smiles",
     "fetch_moses_smiles",
     "is_valid_smiles",
     "molecule_svg",
@@ -81,6 +82,13 @@ def _molecule(smiles: object) -> Any | None:
     if mol is None or mol.GetNumAtoms() == 0:
         return None
     return mol
+
+
+def canonical_smiles(smiles: object) -> str | None:
+    """RDKit's canonical SMILES of `smiles` (None if it is not a valid molecule): two strings
+    name the same molecule when their canonical forms are equal."""
+    mol = _molecule(smiles)
+    return None if mol is None else str(_chem().MolToSmiles(mol))
 
 
 def is_valid_smiles(smiles: object) -> bool:
