@@ -16,7 +16,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,chem,export]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,chem,export,ray]'
 	touch $(STAMP)
 
 run: setup

@@ -458,6 +458,34 @@ def _field_summary(fmt: str, summary: dict[str, Any]) -> str:
     return line + "."
 
 
+def _score(args: argparse.Namespace) -> int:
+    import time
+
+    from tqdm import tqdm
+
+    from scales_viz.batch import inspect_latents, score_file, score_file_ray
+
+    model, _ = _load(args.model)
+    info = inspect_latents(args.latents, model.latent_dim)  # the whole file, before any work
+    where = "one process" if args.ray is None else f"Ray ({args.ray})"
+    print(f"{info.n:,} latents (d={info.d}) from {info.path.name}, scored in {where}.")
+    start = time.perf_counter()
+    with tqdm(total=info.n, desc="score", unit="latent") as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.n = done
+            bar.refresh()
+
+        if args.ray is None:
+            rows = score_file(model, info, args.out, batch=args.batch, progress=progress)
+        else:
+            rows = score_file_ray(
+                args.model, info, args.out, address=args.ray, batch=args.batch, progress=progress
+            )
+    print(f"wrote {rows:,} rows to {args.out} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
 def _map(args: argparse.Namespace) -> int:
     import time
 
@@ -619,6 +647,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="default: the built-in or model directory"
     )
     mapping.set_defaults(func=_map)
+    score = commands.add_parser(
+        "score",
+        help="score a file of latents (ScaLES, baselines, validity, decodings, objectives) "
+        "into Parquet, in one process or on a Ray cluster",
+    )
+    score.add_argument("model", help=SPEC_HELP)
+    score.add_argument(
+        "latents", type=Path, help=".npy (n x d), .npz (array z), .parquet or .csv (z_0 ..)"
+    )
+    score.add_argument("--out", type=Path, required=True, help="the Parquet file to write")
+    score.add_argument(
+        "--ray",
+        default=None,
+        metavar="ADDRESS",
+        help="score on a Ray cluster at ADDRESS, or 'local' to start one here "
+        "(pip install 'scales-viz[ray]')",
+    )
+    score.add_argument("--batch", type=int, default=2048, help="latents per chunk")
+    score.set_defaults(func=_score)
     runs = commands.add_parser("runs", help="list, import or export stored LSO runs")
     runs.add_argument("--store", type=Path, default=None, help=store_help)
     actions = runs.add_subparsers(dest="action", required=True)

@@ -76,6 +76,7 @@ def main() -> None:
             model,
             group_size=size,
             progress=lambda stage, fraction: progress(round(100 * fraction), 100),
+            reconstruction=False,
         ),
         label="Scoring data, prior and far latents",
     )
