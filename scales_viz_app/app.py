@@ -10,7 +10,6 @@ script as the legacy multipage app, which AppTest then runs instead of this entr
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import streamlit as st
 import torch
@@ -18,9 +17,9 @@ from streamlit.navigation.page import StreamlitPage
 
 from scales_viz import __version__
 from scales_viz.models import DEFAULT_MODEL
+from scales_viz_app.ui.pages import pages
 from scales_viz_app.ui.state import DEVICE_KEY, MODEL_KEY, device, model_infos
 
-VIEWS = Path(__file__).resolve().parent / "views"
 LOG = logging.getLogger("scales_viz.app")
 
 
@@ -53,16 +52,7 @@ def sidebar() -> None:
 def main() -> None:
     """Configure the page, draw the sidebar, run the chosen view."""
     st.set_page_config(page_title="scales-viz", layout="wide")
-    pages = [
-        st.Page(VIEWS / "home.py", title="Start here", url_path="home", default=True),
-        st.Page(VIEWS / "model.py", title="Model", url_path="model"),
-        st.Page(VIEWS / "slices.py", title="Slices", url_path="slices"),
-        st.Page(VIEWS / "projection.py", title="Projection", url_path="projection"),
-        st.Page(VIEWS / "optimizers.py", title="Optimisers", url_path="optimizers"),
-        st.Page(VIEWS / "inspect.py", title="Inspect", url_path="inspect"),
-        st.Page(VIEWS / "learn.py", title="Learn", url_path="learn"),
-    ]
-    navigation = st.navigation(pages)
+    navigation = st.navigation(pages())
     sidebar()
     run_view(navigation)
 

@@ -27,8 +27,10 @@ def _latents(n: int = 37) -> np.ndarray:
     return np.random.default_rng(0).normal(size=(n, 2)) * 1.5
 
 
-def _numbers(frame: pd.DataFrame) -> np.ndarray:
+def _numbers(frame: pd.DataFrame, *, objectives: bool = True) -> np.ndarray:
     columns = [c for c in frame.columns if c not in ("decoded", "valid")]
+    if not objectives:
+        columns = [c for c in columns if not c.startswith("objective:")]
     return frame[columns].to_numpy(dtype=float, na_value=np.nan)
 
 
@@ -40,8 +42,12 @@ def test_scores_come_back_in_input_order_whatever_the_chunk(digits, tmp_path: Pa
     assert score_file(digits, info, tmp_path / "a.parquet", batch=5) == 37
     score_file(digits, info, tmp_path / "b.parquet", batch=64)
     a, b = pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet")
-    # Equal to float tolerance (batched BLAS may differ in the last bits with the chunk size).
-    np.testing.assert_allclose(_numbers(a), _numbers(b), rtol=1e-9, atol=1e-9)
+    # Equal to float tolerance (batched BLAS may differ in the last bits with the chunk size):
+    # ScaLES and the baselines are float64, the objectives (a float32 classifier here) float32.
+    np.testing.assert_allclose(
+        _numbers(a, objectives=False), _numbers(b, objectives=False), rtol=1e-9, atol=1e-9
+    )
+    np.testing.assert_allclose(_numbers(a), _numbers(b), rtol=1e-5, atol=1e-6)
     assert list(a.columns[:6]) == [
         "scales",
         "likelihood",
@@ -131,20 +137,6 @@ def test_memory_does_not_grow_with_the_number_of_latents(
     out = pd.read_parquet(tmp_path / "out.parquet")
     z = np.load(tmp_path / "z.npy", mmap_mode="r")
     np.testing.assert_allclose(out["scales"].to_numpy()[-5:], z[-5:, 0] + z[-5:, 1])
-
-
-@pytest.fixture(scope="session")
-def ray_cluster():  # type: ignore[no-untyped-def]
-    """One local Ray cluster for the whole test run."""
-    ray = pytest.importorskip("ray")
-    ray.init(
-        num_cpus=2,
-        object_store_memory=100 * 2**20,
-        include_dashboard=False,
-        log_to_driver=False,
-    )
-    yield ray
-    ray.shutdown()
 
 
 @pytest.mark.slow

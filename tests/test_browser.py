@@ -99,7 +99,7 @@ def _view(server: str, link: str) -> Iterator[Any]:
     from playwright.sync_api import expect
 
     with _page(server) as page:
-        nav = page.get_by_role("link", name=link)
+        nav = page.get_by_test_id("stSidebarNav").get_by_role("link", name=link, exact=True)
         expect(nav).to_be_visible(timeout=STEP_TIMEOUT_MS)
         nav.click()
         yield page

@@ -18,6 +18,7 @@ from scales_viz.models import (
     list_models,
     load_model,
     registry,
+    tasks,
 )
 from scales_viz.models.expressions import TARGET_EXPRESSION
 
@@ -185,14 +186,15 @@ def test_digit_objectives_have_a_differentiable_latent_form() -> None:
 
 
 def test_unknown_model_name_lists_the_available_ones() -> None:
-    with pytest.raises(InputValueError, match=r"no built-in model 'proteins'.*digits-2d"):
+    expected = r"'proteins' is neither a built-in model \(.*digits-2d"
+    with pytest.raises(InputValueError, match=expected):
         load_model("proteins")
 
 
 def test_without_rdkit_molecules_is_unavailable_with_the_hint(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(registry, "rdkit_available", lambda: False)
+    monkeypatch.setattr(tasks, "rdkit_available", lambda: False)
     info = {i.name: i for i in list_models()}
     assert not info["molecules"].available
     assert "pip install 'scales-viz[chem]'" in info["molecules"].reason

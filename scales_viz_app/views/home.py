@@ -4,43 +4,38 @@ from __future__ import annotations
 
 import streamlit as st
 
+from scales_viz_app.ui.pages import TITLES, page
 from scales_viz_app.ui.state import MODEL_KEY
 
 VIEWS = (
     (
-        "views/learn.py",
-        "Learn",
+        "learn",
         "a guided walk on one plane of the expressions model: the "
         "ScaLES field, the validity map, and an optimiser with and without the penalty.",
     ),
     (
-        "views/model.py",
-        "Model",
+        "model",
         "the model card: reconstruction, validity of data, prior and "
         "far samples, how well each score separates valid from invalid decodings (AUROC), and "
         "decoder families compared. Check it before trusting a score on a model.",
     ),
     (
-        "views/slices.py",
-        "Slices",
+        "slices",
         "ScaLES (or a baseline) over any plane through latent space, "
         "with the validity boundary, objective contours and optimiser runs; click to decode.",
     ),
     (
-        "views/projection.py",
-        "Projection",
+        "projection",
         "a UMAP map of data, prior and far latents coloured by "
         "any score; lasso points to inspect them.",
     ),
     (
-        "views/optimizers.py",
-        "Optimisers",
+        "optimizers",
         "launch or import latent-space optimisation runs, "
         "with and without a realism penalty, and compare them.",
     ),
     (
-        "views/inspect.py",
-        "Inspect",
+        "inspect",
         "the points you picked anywhere: decoded, valid or not, "
         "objective and score side by side (realism against objective).",
     ),
@@ -68,16 +63,16 @@ def main() -> None:
     first, second = st.columns(2)
     with first:
         st.markdown("**New to latent spaces, or teaching?** Walk through Learn, five short steps.")
-        st.page_link("views/learn.py", label="Open Learn", icon=":material/school:")
+        st.page_link(page("learn"), label="Open Learn", icon=":material/school:")
     with second:
         st.markdown(
             "**Comparing optimisers?** Launch `gp-ascent` with and without the ScaLES penalty "
             "on Optimisers, then press *Show on Slices* to see both runs on the score map."
         )
-        st.page_link("views/optimizers.py", label="Open Optimisers", icon=":material/tune:")
+        st.page_link(page("optimizers"), label="Open Optimisers", icon=":material/tune:")
     st.subheader("The views")
-    for path, title, what in VIEWS:
-        st.page_link(path, label=title, icon=":material/arrow_forward:")
+    for name, what in VIEWS:
+        st.page_link(page(name), label=TITLES[name], icon=":material/arrow_forward:")
         st.caption(what)
 
 

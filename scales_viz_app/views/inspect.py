@@ -15,6 +15,7 @@ from scales_viz.figures.runs import plot_realism_objective
 from scales_viz.models import VAEModel
 from scales_viz.selection import Selection, inspect_table, pick_three
 from scales_viz_app.ui.cache import cached
+from scales_viz_app.ui.pages import page
 from scales_viz_app.ui.render import INVALID_MARK, VALID_MARK, render_object
 from scales_viz_app.ui.state import current_model, device, get_selection
 
@@ -123,7 +124,7 @@ def _slice_through(selection: Selection) -> None:
             ", ".join(f"{v:.6g}" for v in p) for p in points
         )
         st.success("The Slices view now has that plane: open Slices.")
-        st.page_link("views/slices.py", label="Open Slices")
+        st.page_link(page("slices"), label="Open Slices")
 
 
 def main() -> None:

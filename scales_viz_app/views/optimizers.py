@@ -43,6 +43,7 @@ from scales_viz.lso.records import RunStatus, Step, best_path_rows, points_frame
 from scales_viz.lso.store import RunStore, StoredRun
 from scales_viz.models import VAEModel
 from scales_viz.selection import MAX_SELECTION, Selection
+from scales_viz_app.ui.pages import page
 from scales_viz_app.ui.render import INVALID_MARK, VALID_MARK, render_object
 from scales_viz_app.ui.state import (
     TRAJECTORIES_KEY,
@@ -450,7 +451,7 @@ def _compare(model: VAEModel, store: RunStore, runs: list[StoredRun], selected: 
         if usable:  # the plane through the first run's start, best and end
             st.session_state["slice_plane"] = "through a run"
             st.session_state["slice_run"] = usable[0]["name"]
-        st.switch_page("views/slices.py")
+        st.switch_page(page("slices"))
     for col, fmt in zip(cols[1:], EXPORT_FORMATS, strict=True):
         col.download_button(
             f"Export {fmt.upper()}",

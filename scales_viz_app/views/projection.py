@@ -11,6 +11,7 @@ from scales_viz.figures.projection import RunPath, plot_projection
 from scales_viz.models import VAEModel
 from scales_viz.projection import ProjectionMap, get_map, warm_reducer
 from scales_viz.selection import MAX_SELECTION, Selection
+from scales_viz_app.ui.pages import page
 from scales_viz_app.ui.state import TRAJECTORIES_KEY, current_model, get_selection, set_selection
 
 CHART_KEY = "projection_chart"
@@ -182,7 +183,7 @@ def main() -> None:
         )
     else:
         st.caption("Lasso or box-select points to inspect them; unselected points turn grey.")
-    st.page_link("views/inspect.py", label="Inspect the selection", icon=":material/arrow_forward:")
+    st.page_link(page("inspect"), label="Inspect the selection", icon=":material/arrow_forward:")
 
 
 main()
