@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -34,6 +36,13 @@ def _seed_list(text: str) -> list[int]:
     if not seeds or min(seeds) < 0:
         raise argparse.ArgumentTypeError(f"give one or more non-negative seeds; got {text!r}")
     return seeds
+
+
+def _name_list(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"give one or more names, comma-separated; got {text!r}")
+    return names
 
 
 def _store_env(args: argparse.Namespace) -> None:
@@ -268,6 +277,31 @@ def _reproduce(args: argparse.Namespace) -> int:
         def on_step(step: object) -> None:
             bar.update(1)
 
+        runner = None
+        if args.ray is not None or args.workers is not None:
+            from scales_viz.lso.reproduce import reproduce_sweep
+            from scales_viz.lso.store import RunStore
+
+            _store_env(args)
+
+            def on_message(message: tuple[object, ...], outcome: object) -> None:
+                if message[0] == "step":
+                    bar.update(1)
+                elif message[0] == "end":
+                    bar.write(f"{outcome.trial.label} seed {outcome.trial.seed}: {message[3]}")  # type: ignore[attr-defined]
+
+            def runner() -> object:
+                return reproduce_sweep(
+                    args.name,
+                    objective=objective,
+                    config=config,
+                    store=RunStore(),
+                    ray=args.ray,
+                    workers=args.workers,
+                    allow_code=True,
+                    on_message=on_message,
+                )
+
         command = "scales-viz " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         path, summary = run_and_report(
             model,
@@ -277,6 +311,7 @@ def _reproduce(args: argparse.Namespace) -> int:
             command=command.strip(),
             on_run=on_run,
             on_step=on_step,
+            runner=runner,
         )
     print(summary.to_string(index=False))
     print(f"wrote {path}")
@@ -353,6 +388,58 @@ def _optimize(args: argparse.Namespace) -> int:
         )
     print(f"runs are in {store.path}")
     return 1 if failed else 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from scales_viz.lso.records import RunStatus
+    from scales_viz.lso.store import RunStore
+    from scales_viz.lso.sweep import SweepConfig, load_sweep_file, run_sweep
+
+    _store_env(args)
+    _quiet_gp_warnings()
+    given = {
+        "model": args.model,
+        "objectives": args.objectives,
+        "optimizers": args.optimizers,
+        "penalties": args.penalties,
+        "seeds": tuple(args.seeds) if args.seeds is not None else None,
+        "budget": args.budget,
+        "batch_size": args.batch_size,
+        "n_initial": args.initial,
+        "alpha": args.alpha,
+    }
+    if args.file is not None:
+        config = load_sweep_file(args.file, **given)
+    else:
+        if args.model is None or args.objectives is None:
+            print("error: give MODEL and --objectives, or --file SWEEP.toml.", file=sys.stderr)
+            return 2
+        config = SweepConfig(**{k: v for k, v in given.items() if v is not None})
+    config = dataclasses.replace(config, allow_code=True)
+    trials = config.trials()
+    store = RunStore()
+    where = f"Ray ({args.ray})" if args.ray else f"{args.workers or os.cpu_count()} local workers"
+    print(f"{len(trials)} runs of {config.budget} evaluations on {where}; runs go to {store.path}")
+    with tqdm(total=len(trials), desc="sweep", unit="run") as bar:
+
+        def on_message(message: tuple[object, ...], outcome: Any) -> None:
+            if message[0] == "end":
+                bar.update(1)
+                bar.write(
+                    f"{outcome.run_id} {outcome.trial.label} {outcome.trial.objective} "
+                    f"seed {outcome.trial.seed}: {message[2]} ({message[3]})"
+                )
+
+        result = run_sweep(config, store, ray=args.ray, workers=args.workers, on_message=on_message)
+    for outcome in result.outcomes:
+        if outcome.status is RunStatus.INTERRUPTED:
+            trial = outcome.trial
+            print(f"{outcome.run_id} {trial.label} seed {trial.seed}: {outcome.reason}")
+    bad = sum(o.status in (RunStatus.FAILED, RunStatus.INTERRUPTED) for o in result.outcomes)
+    print(f"{len(trials) - bad}/{len(trials)} runs ended normally in {result.seconds:.0f} s")
+    return 1 if bad else 0
 
 
 def _runs(args: argparse.Namespace) -> int:
@@ -620,6 +707,17 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--rounds", type=int, default=20)
     reproduce.add_argument("--batch-size", type=int, default=10)
     reproduce.add_argument("--out", type=Path, default=Path("docs"), help="default: docs/")
+    reproduce.add_argument(
+        "--ray",
+        default=None,
+        metavar="ADDRESS",
+        help="run the comparison as a sweep on a Ray cluster at ADDRESS ('local' starts one); "
+        "its runs are recorded in the run store",
+    )
+    reproduce.add_argument(
+        "--workers", type=int, default=None, help="run it as a sweep of N parallel workers"
+    )
+    reproduce.add_argument("--store", type=Path, default=None, help="with --ray/--workers")
     reproduce.set_defaults(func=_reproduce)
     optimize = commands.add_parser(
         "optimize", help="run an LSO optimiser on a model, recording into the run store"
@@ -647,6 +745,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="default: the built-in or model directory"
     )
     mapping.set_defaults(func=_map)
+    sweep = commands.add_parser(
+        "sweep",
+        help="run a grid of optimisers x penalties x seeds (x objectives) in parallel, "
+        "locally or on a Ray cluster, recording every run in the run store",
+    )
+    sweep.add_argument("model", nargs="?", default=None, help=SPEC_HELP + " (or in --file)")
+    sweep.add_argument("--file", type=Path, default=None, help="a TOML sweep (flags override)")
+    sweep.add_argument("--objectives", type=_name_list, default=None, help="e.g. fit_target")
+    sweep.add_argument("--optimizers", type=_name_list, default=None, help="default: gp-ascent")
+    sweep.add_argument("--penalties", type=_name_list, default=None, help="default: none,scales")
+    sweep.add_argument("--seeds", type=_seed_list, default=None, help="e.g. 0,1,2 (default 0)")
+    sweep.add_argument("--budget", type=int, default=None, help="evaluations per run (100)")
+    sweep.add_argument("--batch-size", type=int, default=None)
+    sweep.add_argument("--initial", type=int, default=None, help="initial design (GP methods)")
+    sweep.add_argument("--alpha", type=float, default=None, help="penalty weight (0.5)")
+    sweep.add_argument(
+        "--ray", default=None, metavar="ADDRESS", help="Ray cluster address, or 'local'"
+    )
+    sweep.add_argument(
+        "--workers", type=int, default=None, help="parallel runs (default: CPUs; Ray: all)"
+    )
+    sweep.add_argument("--store", type=Path, default=None, help=store_help)
+    sweep.set_defaults(func=_sweep)
     score = commands.add_parser(
         "score",
         help="score a file of latents (ScaLES, baselines, validity, decodings, objectives) "

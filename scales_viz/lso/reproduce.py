@@ -26,7 +26,15 @@ import pandas as pd
 from scales_viz.lso.optimizers import Budget, Settings, optimizer_label, run
 from scales_viz.lso.records import RunStatus, points_frame
 
-__all__ = ["METHODS", "Method", "ReproduceConfig", "reproduce", "summarise", "write_report"]
+__all__ = [
+    "METHODS",
+    "Method",
+    "ReproduceConfig",
+    "reproduce",
+    "reproduce_sweep",
+    "summarise",
+    "write_report",
+]
 
 
 @dataclass(frozen=True)
@@ -311,6 +319,69 @@ def write_report(
     return path
 
 
+def reproduce_sweep(
+    spec: str,
+    *,
+    objective: str,
+    config: ReproduceConfig,
+    store: Any,
+    ray: str | None,
+    workers: int | None = None,
+    allow_code: bool = False,
+    methods: Sequence[Method] = METHODS,
+    on_message: Callable[[tuple[Any, ...], Any], None] | None = None,
+) -> pd.DataFrame:
+    """:func:`reproduce` with every run a sweep trial, in parallel (local processes, or Ray
+    tasks when `ray` is given), recorded in `store`; the same points table, in the same order.
+
+    Raises:
+        RuntimeError: a run failed or its worker died (the report needs every run).
+    """
+    from scales_viz.lso.sweep import SweepConfig, Trial, run_sweep
+
+    sweep = SweepConfig(
+        model=spec,
+        objectives=(objective,),
+        optimizers=tuple(dict.fromkeys(m.optimizer for m in methods)),
+        penalties=tuple(dict.fromkeys(m.penalty for m in methods)),
+        seeds=tuple(range(config.seeds)),
+        budget=config.budget,
+        batch_size=config.batch_size,
+        n_initial=config.n_initial,
+        initial="data",
+        alpha=config.alpha,
+        allow_code=allow_code,
+    )
+    pairs = [(seed, method) for seed in range(config.seeds) for method in methods]
+    trials = [
+        Trial(i, objective, method.optimizer, method.penalty, seed)
+        for i, (seed, method) in enumerate(pairs)
+    ]
+    result = run_sweep(
+        sweep,
+        store,
+        ray=ray,
+        workers=workers,
+        keep_steps=True,
+        on_message=on_message,
+        trials=trials,
+    )
+    frames = []
+    for outcome in result.outcomes:
+        trial = outcome.trial
+        if outcome.status in (RunStatus.FAILED, RunStatus.INTERRUPTED, None):
+            raise RuntimeError(f"{trial.label} seed {trial.seed} failed: {outcome.reason}")
+        frames.append(
+            points_frame(
+                outcome.steps,
+                run=f"{trial.label}/{trial.seed}",
+                optimizer=trial.label,
+                seed=trial.seed,
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
 def run_and_report(
     model: Any,
     *,
@@ -320,10 +391,17 @@ def run_and_report(
     command: str,
     on_run: Callable[[str, int, Any], None] | None = None,
     on_step: Callable[[Any], Any] | None = None,
+    runner: Callable[[], pd.DataFrame] | None = None,
 ) -> tuple[Path, pd.DataFrame]:
-    """:func:`reproduce` then :func:`write_report`; returns the report path and the summary."""
+    """:func:`reproduce` (or `runner`, e.g. :func:`reproduce_sweep`) then
+    :func:`write_report`; returns the report path and the summary."""
     start = time.perf_counter()
-    points = reproduce(model, objective=objective, config=config, on_run=on_run, on_step=on_step)
+    if runner is not None:
+        points = runner()
+    else:
+        points = reproduce(
+            model, objective=objective, config=config, on_run=on_run, on_step=on_step
+        )
     path = write_report(
         points,
         model=model,
