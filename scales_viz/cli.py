@@ -114,6 +114,10 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         os.environ[USER_MODELS_ENV] = json.dumps(specs)
+    if args.ray:
+        from scales_viz.cluster import RAY_ENV
+
+        os.environ[RAY_ENV] = args.ray
     app = _dashboard_app()
     if app is None:
         print(
@@ -612,6 +616,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     store_help = "the run store file (default: $SCALES_VIZ_STORE or ~/.local/share/scales-viz)"
     serve.add_argument("--store", type=Path, default=None, help=store_help)
+    serve.add_argument(
+        "--ray",
+        default=None,
+        metavar="ADDRESS",
+        help="compute large Slices grids and new model maps on a Ray cluster at ADDRESS "
+        "('local' starts one here; pip install 'scales-viz[ray]')",
+    )
     serve.add_argument(
         "--model",
         action="append",

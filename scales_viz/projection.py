@@ -353,8 +353,10 @@ def build_map(
     settings: MapSettings | None = None,
     *,
     progress: Callable[[str, int, int], None] | None = None,
+    cluster: Any = None,
 ) -> ProjectionMap:
-    """Fit a model's map (UMAP) and score its points; the reducer stays warm in the result."""
+    """Fit a model's map (UMAP) and score its points (on `cluster`, a
+    :class:`~scales_viz.cluster.Cluster`, when given); the reducer stays warm in the result."""
     settings = settings or MapSettings()
     latents, source = map_latents(model, settings)
 
@@ -362,7 +364,7 @@ def build_map(
         if progress is not None:
             progress("scoring", done, total)
 
-    scores, decoded = all_scores(model, latents, progress=scored)
+    scores, decoded = all_scores(model, latents, progress=scored, cluster=cluster)
     if progress is not None:
         progress("fitting UMAP", 0, 1)
     reducer = LatentProjection(
@@ -411,8 +413,10 @@ def get_map(
     settings: MapSettings | None = None,
     *,
     progress: Callable[[str, int, int], None] | None = None,
+    cluster: Any = None,
 ) -> ProjectionMap:
-    """The model's map: shipped (default settings), cached on disk, or built and cached."""
+    """The model's map: shipped (default settings), cached on disk, or built (its points
+    scored on `cluster` when given) and cached."""
     settings = settings or MapSettings()
     shipped = shipped_map_path(model)
     if shipped is not None:
@@ -428,7 +432,7 @@ def get_map(
             return load_map(path, model=model)
         except InputValueError as exc:
             LOG.warning("rebuilding the cached map: %s", exc)
-    built = build_map(model, settings, progress=progress)
+    built = build_map(model, settings, progress=progress, cluster=cluster)
     try:
         built.save(path)
     except OSError as exc:

@@ -282,6 +282,34 @@ def _score(model: Any, name: str, z: Tensor, data: Tensor) -> Tensor:
     return distance_to_data(z, data)
 
 
+def slice_chunk(
+    model: Any,
+    latents: np.ndarray,
+    *,
+    scores: Sequence[str] = SCORE_NAMES,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str = "cpu",
+) -> tuple[dict[str, np.ndarray], list[Any], np.ndarray]:
+    """The scores, decoded objects and validity of one chunk of latents (one row each)."""
+    z = torch.as_tensor(latents, dtype=dtype, device=torch.device(device))
+    data = model.data_latents.to(device=z.device, dtype=dtype)
+    if "scales" in scores and hasattr(model, "objects_from_logits"):
+        # One decoder pass: ScaLES, the likelihood and the decodings all come from the logits
+        # of the Jacobian computation.
+        score, logits = scales_and_logits(model.decoder_for(z), z, likelihood=model.likelihood)
+        found = {"scales": score, "likelihood": argmax_log_prob(logits, model.likelihood)}
+        values = {
+            name: (found[name] if name in found else _score(model, name, z, data))
+            for name in scores
+        }
+        objects = list(model.objects_from_logits(logits))
+    else:
+        values = {name: _score(model, name, z, data) for name in scores}
+        objects = list(model.decode(z.to(torch.float32)))
+    numbers = {name: value.detach().cpu().numpy() for name, value in values.items()}
+    return numbers, objects, np.asarray(model.validity(objects))
+
+
 def compute_slice(
     model: Any,
     spec: SliceSpec,
@@ -291,6 +319,7 @@ def compute_slice(
     dtype: torch.dtype = torch.float64,
     device: torch.device | str = "cpu",
     progress: Progress | None = None,
+    cluster: Any = None,
 ) -> SliceGrid:
     """Score every cell of `spec` under `model` and check each cell's decoding.
 
@@ -302,6 +331,8 @@ def compute_slice(
         dtype: the dtype of the scoring (float64 keeps ScaLES exact).
         device: where to score.
         progress: called with (cells done, cells total) after each chunk.
+        cluster: a :class:`~scales_viz.cluster.Cluster` holding the same model: the chunks
+            are scored there (on its devices) instead of here; the same grid comes back.
 
     Returns:
         The :class:`SliceGrid`.
@@ -313,32 +344,26 @@ def compute_slice(
         raise InputValueError(
             f"the plane lives in d={spec.plane.dim}; model {model.name!r} has d={model.latent_dim}."
         )
-    z_all = torch.as_tensor(spec.latents(), dtype=dtype, device=torch.device(device))
-    total = z_all.shape[0]
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in scores}
-    valid_parts: list[np.ndarray] = []
-    objects: list[Any] = []
-    data = model.data_latents.to(device=z_all.device, dtype=dtype)
-    one_pass = "scales" in scores and hasattr(model, "objects_from_logits")
-    for start in range(0, total, SLICE_CHUNK):
-        z = z_all[start : start + SLICE_CHUNK]
-        if one_pass:
-            # One decoder pass per chunk: ScaLES, the likelihood and the decodings all come
-            # from the logits of the Jacobian computation.
-            score, logits = scales_and_logits(model.decoder_for(z), z, likelihood=model.likelihood)
-            found = {"scales": score, "likelihood": argmax_log_prob(logits, model.likelihood)}
-            for name in scores:
-                value = found[name] if name in found else _score(model, name, z, data)
-                parts[name].append(value.detach().cpu().numpy())
-            chunk_objects = model.objects_from_logits(logits)
-        else:
-            for name in scores:
-                parts[name].append(_score(model, name, z, data).detach().cpu().numpy())
-            chunk_objects = model.decode(z.to(torch.float32))
-        objects.extend(chunk_objects)
-        valid_parts.append(model.validity(chunk_objects))
+    latents = spec.latents()
+    total = latents.shape[0]
+    chunks = [latents[start : start + SLICE_CHUNK] for start in range(0, total, SLICE_CHUNK)]
+
+    def chunk_progress(done: int, _: int) -> None:
         if progress is not None:
-            progress(min(start + SLICE_CHUNK, total), total)
+            progress(min(done * SLICE_CHUNK, total), total)
+
+    if cluster is not None:
+        results = cluster.map(
+            slice_chunk, chunks, progress=chunk_progress, scores=tuple(scores), dtype=dtype
+        )
+    else:
+        results = []
+        for chunk in chunks:
+            results.append(slice_chunk(model, chunk, scores=scores, dtype=dtype, device=device))
+            chunk_progress(len(results), len(chunks))
+    parts = {name: [r[0][name] for r in results] for name in scores}
+    objects = [obj for r in results for obj in r[1]]
+    valid_parts = [r[2] for r in results]
     shape = (spec.resolution, spec.resolution)
     return SliceGrid(
         spec=spec,

@@ -119,13 +119,31 @@ def all_scores(
     *,
     device: torch.device | None = None,
     progress: Callable[[int, int], None] | None = None,
+    cluster: Any = None,
 ) -> tuple[dict[str, np.ndarray], list[str]]:
     """Every per-point number of `z` and the decoded texts ("" for images).
+
+    With `cluster` (a :class:`~scales_viz.cluster.Cluster` holding the same model) the
+    chunks are scored on its actors and put back in order.
 
     Returns:
         ``scores`` with ``scales``, ``likelihood``, ``valid`` (0/1 float) and one
         ``objective:NAME`` per objective (NaN where invalid), and the decoded texts.
     """
+    if cluster is not None:
+        array = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
+        n = array.shape[0]
+        chunks = [array[i : i + EVALUATE_CHUNK] for i in range(0, n, EVALUATE_CHUNK)]
+
+        def chunk_progress(done: int, _: int) -> None:
+            if progress is not None:
+                progress(min(done * EVALUATE_CHUNK, n), n)
+
+        results = cluster.map(all_scores, chunks, progress=chunk_progress)
+        if not results:
+            return all_scores(model, array)
+        merged = {k: np.concatenate([r[0][k] for r in results]) for k in results[0][0]}
+        return merged, [text for r in results for text in r[1]]
     first, *rest = list(model.objectives)
     found = evaluate_points(model, first, z, also=rest, device=device, progress=progress)
     scores = {

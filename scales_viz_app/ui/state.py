@@ -23,6 +23,7 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
+from scales_viz.cluster import RAY_ENV, Cluster
 from scales_viz.errors import ScalesVizError
 from scales_viz.lso.store import RunStore
 from scales_viz.models import DEFAULT_MODEL, ModelInfo, ModelSpec, VAEModel, list_models
@@ -92,6 +93,29 @@ def _model_infos(registered: str) -> list[ModelInfo]:
             )
         )
     return infos
+
+
+@st.cache_resource(show_spinner="Starting the model's workers on the Ray cluster...")
+def _cluster(name: str, address: str) -> Cluster:
+    registered = {m.name: m for m in _registered() if m.kind != "builtin"}
+    if name in registered:  # registered on the command line, which may run code
+        return Cluster(address, registered[name], allow_code=True)
+    return Cluster(address, name)
+
+
+def get_cluster(name: str) -> Cluster | None:
+    """The Ray actors holding model `name` when the server was started with ``--ray``
+    (``SCALES_VIZ_RAY``); None without it, or after showing why the cluster is not used."""
+    import os
+
+    address = os.environ.get(RAY_ENV, "")
+    if not address:
+        return None
+    try:
+        return _cluster(name, address)
+    except Exception as exc:  # Ray missing, unreachable, or the model cannot load there
+        st.warning(f"Computing here, not on the Ray cluster at {address}: {exc}")
+        return None
 
 
 @st.cache_resource(show_spinner=False)

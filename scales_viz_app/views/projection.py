@@ -12,7 +12,13 @@ from scales_viz.models import VAEModel
 from scales_viz.projection import ProjectionMap, get_map, warm_reducer
 from scales_viz.selection import MAX_SELECTION, Selection
 from scales_viz_app.ui.pages import page
-from scales_viz_app.ui.state import TRAJECTORIES_KEY, current_model, get_selection, set_selection
+from scales_viz_app.ui.state import (
+    TRAJECTORIES_KEY,
+    current_model,
+    get_cluster,
+    get_selection,
+    set_selection,
+)
 
 CHART_KEY = "projection_chart"
 PICKED_KEY = "projection_picked"
@@ -30,7 +36,8 @@ def _map(name: str, _model: VAEModel) -> ProjectionMap:
         bar.progress(min(1.0, done / max(total, 1)), text=f"{stage}: {done} of {total}")
 
     try:
-        return get_map(_model, progress=progress)
+        # Maps that have to be built score their points on the Ray cluster under serve --ray.
+        return get_map(_model, progress=progress, cluster=get_cluster(name))
     finally:
         bar.empty()
 

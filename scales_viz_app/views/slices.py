@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from scales_viz.cluster import CLUSTER_MIN_CELLS, Cluster
 from scales_viz.errors import ScalesVizError
 from scales_viz.figures.slices import SCORE_TITLES, PointsOverlay, plot_slice
 from scales_viz.models import VAEModel
@@ -33,6 +34,7 @@ from scales_viz_app.ui.state import (
     TRAJECTORIES_KEY,
     current_model,
     device,
+    get_cluster,
     get_selection,
     set_selection,
 )
@@ -132,7 +134,10 @@ def _ask_before_long_work(model: VAEModel, spec: SliceSpec, key: Any, chart: Any
     previous figure stays on screen meanwhile."""
     cells = spec.resolution**2
     fixed, per_latent = _cost_model(model.name, str(device()))
-    estimate = fixed + cells * per_latent
+    cluster = _cluster_for(model, spec)
+    workers = len(cluster) if cluster is not None else 1
+    estimate = fixed + cells * per_latent / workers
+    where = cluster.describe() if cluster is not None else device().type
     previous = st.session_state.get(LAST_FIGURE_KEY)
     if previous is not None and previous[0] == model.name:
         chart.plotly_chart(previous[1], key="slice_previous")
@@ -146,8 +151,8 @@ def _ask_before_long_work(model: VAEModel, spec: SliceSpec, key: Any, chart: Any
     if estimate > ASK_ABOVE_S and st.session_state.get(APPROVED_KEY) != key:
         st.info(
             f"This {spec.resolution}x{spec.resolution} grid ({cells:,} latents) will take about "
-            f"{estimate:.0f} s on {device().type} (measured {1000 * per_latent:.1f} ms per "
-            "latent on this model). Pick a lower resolution, or compute it:"
+            f"{estimate:.0f} s on {where} (measured {1000 * per_latent:.1f} ms per latent on "
+            f"this model, {device().type} here). Pick a lower resolution, or compute it:"
         )
         if st.button("Compute it", key="slice_go", type="primary"):
             st.session_state[APPROVED_KEY] = key
@@ -213,15 +218,29 @@ def _controls(model: VAEModel) -> dict[str, Any]:
     }
 
 
+def _cluster_for(model: VAEModel, spec: SliceSpec) -> Cluster | None:
+    """The Ray cluster for grids this large (``serve --ray``), else None."""
+    if spec.resolution**2 < CLUSTER_MIN_CELLS:
+        return None
+    return get_cluster(model.name)
+
+
 def _grid(model: VAEModel, spec: SliceSpec) -> SliceGrid:
     key = (model.name, spec.key(), str(device()))
+    cluster = _cluster_for(model, spec)
+    where = f" on the {cluster.describe()}" if cluster is not None else ""
     return cached(
         "slices",
         key,
         lambda progress: compute_slice(
-            model, spec, objectives=tuple(model.objectives), device=device(), progress=progress
+            model,
+            spec,
+            objectives=tuple(model.objectives),
+            device=device(),
+            progress=progress,
+            cluster=cluster,
         ),
-        label=f"Scoring {spec.resolution}x{spec.resolution} latents",
+        label=f"Scoring {spec.resolution}x{spec.resolution} latents{where}",
     )
 
 
