@@ -109,3 +109,41 @@ def test_bad_seeds_are_reported_not_raised() -> None:
     at.run()
     assert not at.exception
     assert any("seeds must be integers" in e.value for e in at.error)
+
+
+def test_a_launch_replayed_after_an_interrupting_rerun_leaves_no_stray_stopped_run(
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """A rerun that interrupts a launch makes Streamlit replay the Launch click: the launch
+    starts again. Before the fix the interrupted copy stayed as an extra 'stopped' run
+    (3 runs listed for 2 seeds launched)."""
+    from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+
+    import scales_viz.lso.optimizers as optimizers
+
+    real_run = optimizers.run
+    interrupted: list[bool] = []
+
+    def interrupted_once(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if not interrupted:
+            callback = kwargs["callback"]
+
+            def stop_after_first(step):  # type: ignore[no-untyped-def]
+                callback(step)
+                interrupted.append(True)
+                raise StopException  # what a rerun request does to the running script
+
+            kwargs["callback"] = stop_after_first
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(optimizers, "run", interrupted_once)
+    at = _launched()  # interrupted in seed 0's first step
+    store = RunStore(os.environ[STORE_ENV])
+    (stopped,) = store.runs(model="digits-2d")
+    assert stopped.status == "stopped"
+    next(b for b in at.button if b.label == "Launch").click()  # Streamlit's replay
+    at.run()
+    clean(at)
+    runs = store.runs(model="digits-2d")
+    assert sorted(r.seed for r in runs) == [0, 1]
+    assert {r.status for r in runs} == {"completed"}

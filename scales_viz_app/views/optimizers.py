@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -57,6 +59,10 @@ SELECTED_KEY = "opt_selected_runs"
 PICKED_KEY = "opt_picked_point"
 SCATTER_KEY = "opt_scatter"
 MAX_SEEDS = 20
+#: The launch a rerun interrupted: its form, its runs and when (see _drop_replayed).
+INTERRUPTED_KEY = "opt_interrupted_launch"
+#: Streamlit replays an interrupted click at once; later, the same form is a new launch.
+REPLAY_WINDOW_S = 10.0
 MAX_BUDGET = 5000
 MIME = {"csv": "text/csv", "parquet": "application/octet-stream", "json": "application/json"}
 
@@ -125,7 +131,9 @@ def _launch(model: VAEModel, store: RunStore, form: dict[str, Any]) -> list[str]
     budget = Budget(evaluations=form["budget"])
     seeds = _parse_seeds(form["seeds"])
     label = optimizer_label(form["optimizer"], form["penalty"])
-    launched = []
+    launched: list[str] = []
+    signature = (model.name, tuple(sorted(form.items())))
+    _drop_replayed(store, signature)
     bar = st.progress(0.0, text=f"{label}: starting")
     live = st.empty()
     total = budget.evaluations * len(seeds)
@@ -180,6 +188,11 @@ def _launch(model: VAEModel, store: RunStore, form: dict[str, Any]) -> list[str]
                 RunStatus.STOPPED,
                 "stopped from the page before it finished; completed steps are kept",
             )
+            st.session_state[INTERRUPTED_KEY] = {
+                "signature": signature,
+                "runs": list(launched),
+                "at": time.monotonic(),
+            }
             raise
         store.finish_run(info.id, result.status, result.reason)
         if result.status is RunStatus.FAILED:
@@ -187,6 +200,25 @@ def _launch(model: VAEModel, store: RunStore, form: dict[str, Any]) -> list[str]
     bar.empty()
     live.empty()
     return launched
+
+
+def _drop_replayed(store: RunStore, signature: tuple[Any, ...]) -> None:
+    """Delete the runs of a launch that this launch replays.
+
+    When a rerun (another widget, a timer) interrupts the script during a launch, Streamlit
+    replays the interrupted run's button click in the next run: the same launch starts again
+    from scratch, with the same seeds. The interrupted copies (marked stopped, a prefix of the
+    runs now made again) would show as extra runs; they are dropped, but only right after the
+    interruption and for the very same form, so a run the user stopped stays.
+    """
+    pending = st.session_state.pop(INTERRUPTED_KEY, None)
+    if not pending or pending["signature"] != signature:
+        return
+    if time.monotonic() - pending["at"] > REPLAY_WINDOW_S:
+        return
+    for run_id in pending["runs"]:
+        with contextlib.suppress(ScalesVizError):
+            store.delete_run(run_id)
 
 
 def _run_label(run: StoredRun) -> str:
