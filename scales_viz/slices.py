@@ -320,6 +320,7 @@ def compute_slice(
     device: torch.device | str = "cpu",
     progress: Progress | None = None,
     cluster: Any = None,
+    chunk: int = SLICE_CHUNK,
 ) -> SliceGrid:
     """Score every cell of `spec` under `model` and check each cell's decoding.
 
@@ -333,6 +334,8 @@ def compute_slice(
         progress: called with (cells done, cells total) after each chunk.
         cluster: a :class:`~scales_viz.cluster.Cluster` holding the same model: the chunks
             are scored there (on its devices) instead of here; the same grid comes back.
+        chunk: latents per chunk (progress is reported, and a stop can happen, between
+            chunks: smaller chunks on a slow decoder keep a page's Cancel prompt).
 
     Returns:
         The :class:`SliceGrid`.
@@ -344,13 +347,15 @@ def compute_slice(
         raise InputValueError(
             f"the plane lives in d={spec.plane.dim}; model {model.name!r} has d={model.latent_dim}."
         )
+    if chunk < 1:
+        raise InputValueError(f"chunk must be at least 1; got {chunk}.")
     latents = spec.latents()
     total = latents.shape[0]
-    chunks = [latents[start : start + SLICE_CHUNK] for start in range(0, total, SLICE_CHUNK)]
+    chunks = [latents[start : start + chunk] for start in range(0, total, chunk)]
 
     def chunk_progress(done: int, _: int) -> None:
         if progress is not None:
-            progress(min(done * SLICE_CHUNK, total), total)
+            progress(min(done * chunk, total), total)
 
     if cluster is not None:
         results = cluster.map(
@@ -358,8 +363,8 @@ def compute_slice(
         )
     else:
         results = []
-        for chunk in chunks:
-            results.append(slice_chunk(model, chunk, scores=scores, dtype=dtype, device=device))
+        for part in chunks:
+            results.append(slice_chunk(model, part, scores=scores, dtype=dtype, device=device))
             chunk_progress(len(results), len(chunks))
     parts = {name: [r[0][name] for r in results] for name in scores}
     objects = [obj for r in results for obj in r[1]]

@@ -245,3 +245,41 @@ def test_uploads_without_the_xsrf_token_are_refused(server: str) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 403
+
+
+#: The issue's bound on Cancel (a click stops a grid at the next chunk); the measured time is
+#: printed.
+CANCEL_WITHIN_S = 2.0
+
+
+def test_cancel_stops_a_long_grid_and_keeps_the_previous_figure(server: str) -> None:
+    from playwright.sync_api import expect
+
+    with _view(server, "Slices") as page:
+        plot = page.locator(".js-plotly-plot").first
+        ask = page.get_by_role("button", name="Compute it")
+        expect(plot.or_(ask).first).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        if ask.count():
+            ask.click()
+        expect(plot).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        page.get_by_label("Resolution").click()
+        page.get_by_role("option", name="255").click()
+        page.get_by_role("button", name="Compute slice").click()
+        # 65,025 latents: the page says how long first and waits for a click.
+        expect(ask).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        expect(
+            page.get_by_text("This 255x255 grid (65,025 latents) will take about")
+        ).to_be_visible()
+        ask.click()
+        expect(page.get_by_text("Scoring 255x255 latents")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        expect(plot).to_be_visible()  # the previous figure stays while the new one computes
+        start = time.monotonic()
+        page.get_by_role("button", name="Cancel").click()
+        expect(page.get_by_text("Cancelled. Nothing was kept")).to_be_visible(
+            timeout=STEP_TIMEOUT_MS
+        )
+        took = time.monotonic() - start
+        print(f"Cancel took {took:.2f} s")
+        assert took < CANCEL_WITHIN_S
+        expect(page.get_by_text("Scoring 255x255 latents")).to_have_count(0)
+        expect(page.get_by_role("button", name="Compute the 255x255 grid")).to_be_visible()

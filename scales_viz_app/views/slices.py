@@ -17,6 +17,7 @@ from scales_viz.figures.slices import SCORE_TITLES, PointsOverlay, plot_slice
 from scales_viz.models import VAEModel
 from scales_viz.selection import MAX_SELECTION, Selection
 from scales_viz.slices import (
+    SLICE_CHUNK,
     Plane,
     SliceGrid,
     SliceSpec,
@@ -51,6 +52,9 @@ PICKED_KEY = "slice_picked_points"
 MAX_TABLE_ROWS = 2000
 #: Grids estimated to take longer than this (seconds) wait for a click.
 ASK_ABOVE_S = 10.0
+#: Seconds of work per chunk of a grid (progress and Cancel act between chunks).
+CHUNK_SECONDS = 0.5
+MIN_CHUNK = 4
 #: Sides of the two probe grids that measure the cost per latent.
 PROBE_SIDES = (2, 6)
 APPROVED_KEY = "slice_approved"
@@ -229,6 +233,9 @@ def _grid(model: VAEModel, spec: SliceSpec) -> SliceGrid:
     key = (model.name, spec.key(), str(device()))
     cluster = _cluster_for(model, spec)
     where = f" on the {cluster.describe()}" if cluster is not None else ""
+    _, per_latent = _cost_model(model.name, str(device()))
+    # Chunks of about CHUNK_SECONDS here, so that the bar moves and Cancel acts promptly.
+    chunk = int(min(SLICE_CHUNK, max(MIN_CHUNK, CHUNK_SECONDS / max(per_latent, 1e-9))))
     return cached(
         "slices",
         key,
@@ -239,6 +246,7 @@ def _grid(model: VAEModel, spec: SliceSpec) -> SliceGrid:
             device=device(),
             progress=progress,
             cluster=cluster,
+            chunk=chunk,
         ),
         label=f"Scoring {spec.resolution}x{spec.resolution} latents{where}",
     )
@@ -504,17 +512,24 @@ def main() -> None:
         key="slice_near",
         help="Show data latents this close to the plane (0: none)",
     )
+    # The estimate, Cancel and the progress bar sit above the figure: a figure that is
+    # replaced while they show (the previous one, then the coarse preview) never moves them.
+    status = st.container()
     chart = st.empty()
     full_key = (model.name, spec.key(), str(device()))
     if not is_cached("slices", full_key):
-        _ask_before_long_work(model, spec, full_key, chart)
-        if spec.resolution**2 > PROGRESSIVE_CELLS:
-            coarse = _grid(model, SliceSpec(plane, extent, COARSE_RESOLUTION))
-            chart.plotly_chart(
-                plot_slice(coarse, score=score, show_invalid=show_invalid, title="coarse preview"),
-                key="slice_preview",
-            )
-    grid = _grid(model, spec)
+        with status:
+            _ask_before_long_work(model, spec, full_key, chart)
+            if spec.resolution**2 > PROGRESSIVE_CELLS:
+                coarse = _grid(model, SliceSpec(plane, extent, COARSE_RESOLUTION))
+                chart.plotly_chart(
+                    plot_slice(
+                        coarse, score=score, show_invalid=show_invalid, title="coarse preview"
+                    ),
+                    key="slice_preview",
+                )
+    with status:
+        grid = _grid(model, spec)
     st.session_state.pop(CANCELLED_KEY, None)
     threshold = None
     if percentile > 0:
