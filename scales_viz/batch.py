@@ -189,7 +189,7 @@ def score_chunk(model: Any, z: np.ndarray, device: Any = None) -> pd.DataFrame:
     from scales_viz.lso.evaluate import all_scores
     from scales_viz.score import distance_to_data, prior_logpdf
 
-    tensor = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float64))
+    tensor = torch.from_numpy(np.array(z, dtype=np.float64))  # a copy: z may be a read-only map
     scores, decoded = all_scores(model, tensor, device=device)
     reference = model.data_latents.double()
     frame = pd.DataFrame(
@@ -310,12 +310,15 @@ def score_file_ray(
     gpus = int(resources.get("GPU", 0))
     workers = actors or max(1, gpus or int(resources.get("CPU", 1)) - 1)
     n_chunks = math.ceil(info.n / batch)
-    dataset = ray_data.range(n_chunks, override_num_blocks=n_chunks).map_batches(
+    # The chunk indices are made here, not read by a Ray task: a read task needs a CPU, and
+    # with every CPU held by an actor it would never be scheduled (a deadlock).
+    items = [{"id": i} for i in range(n_chunks)]
+    dataset = ray_data.from_items(items, override_num_blocks=n_chunks).map_batches(
         _ScoreActor,
         fn_constructor_kwargs={"spec": spec, "info": info, "batch": batch},
         batch_size=1,
         batch_format="numpy",
-        concurrency=workers,
+        compute=ray_data.ActorPoolStrategy(size=workers),
         num_gpus=1 if gpus else 0,
         num_cpus=1,
     )
