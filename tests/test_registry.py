@@ -92,17 +92,7 @@ def test_scales_of_the_model_matches_the_float64_reference(model: VAEModel) -> N
 
 @pytest.mark.parametrize(
     "name",
-    [
-        "expressions",
-        pytest.param(
-            "molecules",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the shipped molecules VAE (30 CPU-minutes of training) reconstructs no "
-                "held-out SMILES exactly: 0 of 4000 (see its model card)",
-            ),
-        ),
-    ],
+    ["expressions", "molecules"],
 )
 def test_held_out_sequences_round_trip(name: str) -> None:
     model = load_model(name)
@@ -216,5 +206,8 @@ def test_molecules_reconstruction_is_what_its_manifest_reports() -> None:
     texts = model.data_objects[:ROUND_TRIP_SAMPLE]
     decoded = model.decode(model.encode(texts))
     exact = np.mean([a == b for a, b in zip(texts, decoded, strict=True)])
-    assert exact == model.manifest["metrics"]["held_out"]["sequence_accuracy"] == 0.0
-    assert 0.0 < model.validity(decoded).mean() < 1.0
+    measured = model.manifest["metrics"]["held_out"]
+    # The targets (>= 50% exact, >= 85% decoded valid), and what the manifest says.
+    assert exact >= 0.5 and measured["sequence_accuracy"] >= 0.5
+    assert abs(exact - measured["sequence_accuracy"]) < 0.1
+    assert model.validity(decoded).mean() >= 0.85 and measured["decoded_valid"] >= 0.85
