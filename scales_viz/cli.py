@@ -334,7 +334,8 @@ def _optimize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from scales_viz.errors import ScalesVizError
-    from scales_viz.lso.optimizers import Budget, Settings, optimizer_label, run
+    from scales_viz.lso.optimizers import Budget, Settings, optimizer_label
+    from scales_viz.lso.recorded import run_recorded
     from scales_viz.lso.records import RunStatus, Step
     from scales_viz.lso.store import RunStore
 
@@ -356,35 +357,25 @@ def _optimize(args: argparse.Namespace) -> int:
     label = optimizer_label(args.optimizer, args.penalty)
     failed = 0
     for seed in args.seeds:
-        info = store.create_run(
-            model=model.name,
-            task=args.objective,
-            optimizer=label,
-            settings=settings.record(args.optimizer),
-            seed=seed,
-            latent_dim=model.latent_dim,
-        )
         with tqdm(total=budget.evaluations, desc=f"{label} seed {seed}", unit="pt") as bar:
 
-            def record(step: Step, run_id: str = info.id, bar: tqdm = bar) -> None:
-                store.add_step(run_id, step)
+            def advance(_: object, step: Step, bar: tqdm = bar) -> None:
                 bar.update(step.size)
 
             try:
-                result = run(
+                info, result = run_recorded(
+                    store,
                     model,
                     args.objective,
                     optimizer=args.optimizer,
                     budget=budget,
                     seed=seed,
                     settings=settings,
-                    callback=record,
+                    on_step=advance,
                 )
             except ScalesVizError as exc:
-                store.finish_run(info.id, RunStatus.FAILED, str(exc))
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
-        store.finish_run(info.id, result.status, result.reason)
         failed += result.status is RunStatus.FAILED
         print(
             f"{info.id} {label} seed {seed}: {result.status.value} ({result.reason}); "

@@ -119,9 +119,9 @@ def test_a_launch_replayed_after_an_interrupting_rerun_leaves_no_stray_stopped_r
     (3 runs listed for 2 seeds launched)."""
     from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
-    import scales_viz.lso.optimizers as optimizers
+    import scales_viz.lso.recorded as recorded
 
-    real_run = optimizers.run
+    real_run = recorded.run
     interrupted: list[bool] = []
 
     def interrupted_once(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -136,7 +136,7 @@ def test_a_launch_replayed_after_an_interrupting_rerun_leaves_no_stray_stopped_r
             kwargs["callback"] = stop_after_first
         return real_run(*args, **kwargs)
 
-    monkeypatch.setattr(optimizers, "run", interrupted_once)
+    monkeypatch.setattr(recorded, "run", interrupted_once)
     at = _launched()  # interrupted in seed 0's first step
     store = RunStore(os.environ[STORE_ENV])
     (stopped,) = store.runs(model="digits-2d")

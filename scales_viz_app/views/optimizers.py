@@ -39,8 +39,8 @@ from scales_viz.lso.optimizers import (
     Budget,
     Settings,
     optimizer_label,
-    run,
 )
+from scales_viz.lso.recorded import run_recorded
 from scales_viz.lso.records import RunStatus, Step, best_path_rows, points_frame, z_matrix
 from scales_viz.lso.store import RunStore, StoredRun
 from scales_viz.models import VAEModel
@@ -139,62 +139,46 @@ def _launch(model: VAEModel, store: RunStore, form: dict[str, Any]) -> list[str]
     total = budget.evaluations * len(seeds)
     done = 0
     for seed in seeds:
-        info = store.create_run(
-            model=model.name,
-            task=form["objective"],
-            optimizer=label,
-            settings=settings.record(form["optimizer"]),
-            seed=seed,
-            latent_dim=model.latent_dim,
-        )
-        launched.append(info.id)
         steps: list[Step] = []
 
-        def record(
-            step: Step, run_id: str = info.id, seed: int = seed, steps: list[Step] = steps
-        ) -> None:
+        def show(info: StoredRun, step: Step, seed: int = seed, steps: list[Step] = steps) -> None:
             nonlocal done
-            store.add_step(run_id, step)
             steps.append(step)
             done += step.size
             bar.progress(
                 min(1.0, done / total),
                 text=f"{label} seed {seed}: step {step.step}, {done} of {total} evaluations",
             )
-            frame = points_frame(steps, run=run_id, optimizer=label, seed=seed)
+            frame = points_frame(steps, run=info.id, optimizer=label, seed=seed)
             live.plotly_chart(
                 plot_best_curves(frame, title=f"{label} seed {seed}: best so far"),
-                key=f"opt_live_{run_id}_{step.step}",
+                key=f"opt_live_{info.id}_{step.step}",
             )
 
         try:
-            result = run(
+            _, result = run_recorded(
+                store,
                 model,
                 form["objective"],
                 optimizer=form["optimizer"],
                 budget=budget,
                 seed=seed,
                 settings=settings,
-                callback=record,
+                on_created=lambda info: launched.append(info.id),
+                on_step=show,
                 device=device(),
             )
-        except ScalesVizError as exc:
-            store.finish_run(info.id, RunStatus.FAILED, str(exc))
+        except ScalesVizError:
             raise
         except BaseException:
-            # Streamlit stops a running script on a rerun (a click elsewhere) by raising here.
-            store.finish_run(
-                info.id,
-                RunStatus.STOPPED,
-                "stopped from the page before it finished; completed steps are kept",
-            )
+            # Streamlit stops a running script on a rerun (a click elsewhere) by raising here;
+            # run_recorded has marked the run stopped.
             st.session_state[INTERRUPTED_KEY] = {
                 "signature": signature,
                 "runs": list(launched),
                 "at": time.monotonic(),
             }
             raise
-        store.finish_run(info.id, result.status, result.reason)
         if result.status is RunStatus.FAILED:
             st.error(f"{label} seed {seed} failed: {result.reason}")
     bar.empty()
