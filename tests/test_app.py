@@ -215,3 +215,32 @@ def test_model_view_compares_decoder_families_and_says_when_scales_is_weak() -> 
     (table,) = [d.value for d in at.dataframe if "decoder" in getattr(d.value, "columns", [])]
     assert list(table.index) == ["expressions", "expressions-ar"]
     assert table.loc["expressions-ar", "decoder"].startswith("autoregressive")
+
+
+def test_model_view_shows_decodings_near_the_data_when_the_prior_decodes_invalid() -> None:
+    at = _app("molecules")
+    at.run()
+    at.switch_page("views/model.py")
+    at.run()
+    clean(at)
+    (caption,) = [c.value for c in at.caption if "valid (argmax / mean decoding)" in c.value]
+    assert int(caption.split()[0]) <= 3  # 2% of its prior decodes valid (card)
+    assert any("Few prior samples of this model decode valid" in i.value for i in at.info)
+    at.radio(key="model_decode_source").set_value("near the data")
+    at.run()
+    clean(at)
+    (caption,) = [c.value for c in at.caption if "valid (argmax / mean decoding)" in c.value]
+    assert int(caption.split()[0]) >= 8  # ~89% at a spread of 0.1
+    assert not any("Few prior samples" in i.value for i in at.info)
+
+
+def test_slices_open_through_data_on_a_model_whose_prior_decodes_invalid() -> None:
+    at = _app("molecules")
+    at.session_state["slice_resolution"] = 17
+    at.run()
+    at.switch_page("views/slices.py")
+    at.run()
+    clean(at)
+    assert at.selectbox(key="slice_plane").value == "through three points"
+    at = _slices()  # digits-2d: most of its prior decodes valid
+    assert at.selectbox(key="slice_plane").value == "random"

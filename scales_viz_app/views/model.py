@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+import torch
 
 from scales_viz.evaluation import (
     Evaluation,
@@ -21,6 +22,24 @@ from scales_viz_app.ui.render import INVALID_MARK, VALID_MARK, render_grid
 from scales_viz_app.ui.state import current_model, get_model
 
 PRIOR_SAMPLES = 12
+PRIOR = "prior samples"
+NEAR_DATA = "near the data"
+#: Below this share of valid prior decodings, the view points to "near the data".
+FEW_VALID = 0.25
+
+
+def _decoding_latents(model: VAEModel, source: str, seed: int, spread: float) -> torch.Tensor:
+    """PRIOR_SAMPLES latents: prior samples, or random reference data latents plus noise of
+    `spread` prior scales (seeded)."""
+    if source == PRIOR:
+        return model.sample_prior(PRIOR_SAMPLES, seed=seed)
+    generator = torch.Generator().manual_seed(seed)
+    data = model.data_latents
+    rows = torch.randperm(data.shape[0], generator=generator)[:PRIOR_SAMPLES]
+    noise = torch.randn(len(rows), data.shape[1], generator=generator)
+    return data[rows] + spread * model.prior_scale * noise
+
+
 GROUP_SIZES = (100, 200, 500)
 
 
@@ -54,12 +73,38 @@ def main() -> None:
     if caveat:
         st.warning(caveat)
 
-    st.subheader("Decodings of prior samples")
-    seed = int(st.number_input("Sample seed", 0, 10_000, 0, key="model_prior_seed"))
-    objects = model.decode(model.sample_prior(PRIOR_SAMPLES, seed=seed))
+    st.subheader("Decodings of prior samples, and near the data")
+    cols = st.columns([2, 1, 2])
+    source = cols[0].radio(
+        "Latents",
+        [PRIOR, NEAR_DATA],
+        horizontal=True,
+        key="model_decode_source",
+        help="Prior samples: what the model makes of N(0, s^2 I). Near the data: encoded "
+        "data latents moved by Gaussian noise of the spread below.",
+    )
+    seed = int(cols[1].number_input("Sample seed", 0, 10_000, 0, key="model_prior_seed"))
+    spread = cols[2].slider(
+        "Spread around the data (x prior scale)",
+        0.0,
+        1.0,
+        0.1,
+        0.05,
+        key="model_near_spread",
+        disabled=source != NEAR_DATA,
+    )
+    z = _decoding_latents(model, source, seed, float(spread))
+    objects = model.decode(z)
     valid = model.validity(objects)
     captions = [VALID_MARK if ok else INVALID_MARK for ok in valid]
     st.caption(f"{int(valid.sum())} of {len(valid)} valid (argmax / mean decoding).")
+    if source == PRIOR and valid.mean() < FEW_VALID:
+        st.info(
+            "Few prior samples of this model decode valid: its data fill a small part of the "
+            "prior (the card's validity table measures it on 500 samples). Pick **near the "
+            "data** to see what it makes of latents around encoded data, and how validity "
+            "falls as they move away."
+        )
     render_grid(model, objects, captions, columns=6 if model.render == "image" else 4)
 
     st.subheader("Scores of data, prior and far latents")

@@ -13,6 +13,7 @@ import torch
 
 from scales_viz.cluster import CLUSTER_MIN_CELLS, Cluster
 from scales_viz.errors import ScalesVizError
+from scales_viz.evaluation import card_record
 from scales_viz.figures.slices import SCORE_TITLES, PointsOverlay, plot_slice
 from scales_viz.models import VAEModel
 from scales_viz.selection import MAX_SELECTION, Selection
@@ -44,6 +45,8 @@ PLANES = ("random", "axes", "PCA of data", "through three points", "through a ru
 RESOLUTIONS = (17, 33, 65, 129, 255)
 #: Grids above this many cells are shown coarse first while the full grid computes.
 PROGRESSIVE_CELLS = 33 * 33
+#: Below this share of valid prior decodings (the card's), Slices opens through data points.
+FEW_VALID_PRIOR = 0.25
 COARSE_RESOLUTION = 17
 MOSAIC_SIDE = 15
 DATA_SCORE_SAMPLE = 200
@@ -168,6 +171,17 @@ def _ask_before_long_work(model: VAEModel, spec: SliceSpec, key: Any, chart: Any
         st.rerun()
 
 
+def _default_plane(model: VAEModel) -> int:
+    """Index into PLANES: a random plane through the origin, or, on a model whose prior
+    samples mostly decode invalid (its measured card), the plane through three data latents,
+    where there is something valid to see."""
+    record = card_record(model.directory) if model.directory else {}
+    prior_valid = record.get("validity", {}).get("prior")
+    if isinstance(prior_valid, int | float) and prior_valid < FEW_VALID_PRIOR:
+        return PLANES.index("through three points")
+    return 0
+
+
 def _default_resolution(model: VAEModel) -> int:
     """Index into RESOLUTIONS: 33 when the decoder has a fast exact Jacobian, else 17.
 
@@ -181,7 +195,7 @@ def _default_resolution(model: VAEModel) -> int:
 def _controls(model: VAEModel) -> dict[str, Any]:
     with st.form("slice_form"):
         cols = st.columns(4)
-        plane = cols[0].selectbox("Plane", PLANES, key="slice_plane")
+        plane = cols[0].selectbox("Plane", PLANES, index=_default_plane(model), key="slice_plane")
         origin = cols[1].text_input(
             "Origin", "zero", key="slice_origin", help="zero, data N, prior N, or d numbers"
         )
