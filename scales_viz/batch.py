@@ -186,18 +186,16 @@ def score_chunk(model: Any, z: np.ndarray, device: Any = None) -> pd.DataFrame:
     decoder's scores are computed on `device` (default CPU)."""
     import torch
 
-    from scales_viz.lso.evaluate import all_scores
-    from scales_viz.score import distance_to_data, prior_logpdf
+    from scales_viz.scoring import all_scores, score_latents
 
     tensor = torch.from_numpy(np.array(z, dtype=np.float64))  # a copy: z may be a read-only map
     scores, decoded = all_scores(model, tensor, device=device)
-    reference = model.data_latents.double()
     frame = pd.DataFrame(
         {
             "scales": scores["scales"],
             "likelihood": scores["likelihood"],
-            "prior": prior_logpdf(tensor, model.prior_scale).numpy(),
-            "distance_to_data": distance_to_data(tensor, reference, 3).numpy(),
+            "prior": score_latents(model, "prior", tensor).numpy(),
+            "distance_to_data": score_latents(model, "distance_to_data", tensor).numpy(),
             "valid": scores["valid"].astype(bool),
             "decoded": decoded,
         }

@@ -22,7 +22,8 @@ from sklearn.metrics import roc_auc_score
 from torch import Tensor
 
 from scales_viz.models.base import VAEModel
-from scales_viz.score import distance_to_data, likelihood, prior_logpdf
+from scales_viz.score import likelihood
+from scales_viz.scoring import NEIGHBOURS, SCORE_LABELS, SCORE_NAMES, score_latents
 
 __all__ = [
     "Evaluation",
@@ -37,8 +38,7 @@ __all__ = [
 
 GROUP_SIZE = 500
 FAR_SCALE = 5.0
-NEIGHBOURS = 3
-SCORES = ("scales", "likelihood", "prior", "distance_to_data")
+SCORES = SCORE_NAMES
 GROUPS = ("data", "prior", "far")
 EXAMPLES_PER_GROUP = 5
 
@@ -154,12 +154,12 @@ def evaluate_model(
     valid = model.validity(objects)
     decoder = model.decoder_for(z)
     scorers: dict[str, Callable[[], Tensor]] = {
-        "scales": lambda: model.scales(
-            z, progress=lambda done, total: report("scales", done / total)
+        "scales": lambda: score_latents(
+            model, "scales", z, progress=lambda done, total: report("scales", done / total)
         ),
         "likelihood": lambda: likelihood(decoder, z, likelihood=model.likelihood, chunk_size=500),
-        "prior": lambda: prior_logpdf(z, model.prior_scale),
-        "distance_to_data": lambda: distance_to_data(z, rest.double(), NEIGHBOURS),
+        "prior": lambda: score_latents(model, "prior", z),
+        "distance_to_data": lambda: score_latents(model, "distance_to_data", z, data=rest),
     }
     values: dict[str, np.ndarray] = {}
     seconds: dict[str, float] = {}
@@ -225,14 +225,6 @@ def reference_reconstruction(model: VAEModel) -> dict[str, float]:
         ]
         record["canonical"] = float(np.mean(same))
     return record
-
-
-SCORE_LABELS = {
-    "scales": "ScaLES",
-    "likelihood": "likelihood",
-    "prior": "prior",
-    "distance_to_data": "distance to data",
-}
 
 
 def _fmt(value: float, digits: int = 3) -> str:

@@ -35,9 +35,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 from scales_viz.errors import InputValueError, ScalesVizError
-from scales_viz.lso.evaluate import all_scores
 from scales_viz.npz import npz_headers
 from scales_viz.paths import child_path
+from scales_viz.scoring import all_scores
 
 __all__ = [
     "CACHE_ENV",

@@ -16,9 +16,9 @@ import pandas as pd
 import torch
 
 from scales_viz.errors import InputValueError
-from scales_viz.lso.evaluate import all_scores
 from scales_viz.lso.records import latent_columns
 from scales_viz.score import distance_to_data, prior_logpdf
+from scales_viz.scoring import all_scores
 
 __all__ = ["MAX_SELECTION", "SOURCES", "Selection", "inspect_table"]
 

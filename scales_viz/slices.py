@@ -18,13 +18,8 @@ import torch
 from torch import Tensor
 
 from scales_viz.errors import InputValueError
-from scales_viz.score import (
-    argmax_log_prob,
-    distance_to_data,
-    likelihood,
-    prior_logpdf,
-    scales_and_logits,
-)
+from scales_viz.score import argmax_log_prob, scales_and_logits
+from scales_viz.scoring import SCORE_NAMES, score_latents
 
 __all__ = [
     "MAX_RESOLUTION",
@@ -44,7 +39,6 @@ MAX_RESOLUTION = 256
 COLLINEAR_TOLERANCE = 1e-8
 #: Latent points scored per chunk (each chunk reports progress).
 SLICE_CHUNK = 256
-SCORE_NAMES = ("scales", "likelihood", "prior", "distance_to_data")
 #: Prior samples addressable as "prior N".
 MAX_PRIOR_INDEX = 100_000
 
@@ -270,18 +264,6 @@ def _describe(obj: object) -> str:
     return ""
 
 
-def _score(model: Any, name: str, z: Tensor, data: Tensor) -> Tensor:
-    """One score of a chunk of latents."""
-    if name == "scales":
-        result: Tensor = model.scales(z)
-        return result
-    if name == "likelihood":
-        return likelihood(model.decoder_for(z), z, likelihood=model.likelihood)
-    if name == "prior":
-        return prior_logpdf(z, model.prior_scale)
-    return distance_to_data(z, data)
-
-
 def slice_chunk(
     model: Any,
     latents: np.ndarray,
@@ -299,12 +281,12 @@ def slice_chunk(
         score, logits = scales_and_logits(model.decoder_for(z), z, likelihood=model.likelihood)
         found = {"scales": score, "likelihood": argmax_log_prob(logits, model.likelihood)}
         values = {
-            name: (found[name] if name in found else _score(model, name, z, data))
+            name: (found[name] if name in found else score_latents(model, name, z, data=data))
             for name in scores
         }
         objects = list(model.objects_from_logits(logits))
     else:
-        values = {name: _score(model, name, z, data) for name in scores}
+        values = {name: score_latents(model, name, z, data=data) for name in scores}
         objects = list(model.decode(z.to(torch.float32)))
     numbers = {name: value.detach().cpu().numpy() for name, value in values.items()}
     return numbers, objects, np.asarray(model.validity(objects))

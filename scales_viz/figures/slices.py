@@ -16,6 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from scales_viz.figures.markers import BEST_MARK, START_MARK, path_markers
+from scales_viz.scoring import SCORE_TITLES
 from scales_viz.slices import SliceGrid
 
 #: The two colours of the validity map.
@@ -34,12 +35,6 @@ __all__ = [
 LOG = logging.getLogger(__name__)
 
 CELL_LAYER = "cells"
-SCORE_TITLES = {
-    "scales": "ScaLES",
-    "likelihood": "log p(argmax decoding)",
-    "prior": "log prior",
-    "distance_to_data": "-distance to data (k=3)",
-}
 #: Invalid cells are dimmed lightly; the boundary between valid and invalid is a line.
 INVALID_COLOUR = "rgba(40, 40, 40, 0.35)"
 BOUNDARY_COLOUR = "#111111"

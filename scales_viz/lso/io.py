@@ -72,10 +72,10 @@ import numpy as np
 import pandas as pd
 
 from scales_viz.errors import InputTypeError, InputValueError
-from scales_viz.lso.evaluate import evaluate_points
 from scales_viz.lso.records import latent_columns, z_matrix
 from scales_viz.lso.store import NewRun, RunStore, StoredRun
 from scales_viz.npz import npz_headers
+from scales_viz.scoring import evaluate_points
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -754,7 +754,7 @@ def import_runs(
     """Import a run file into the store, scoring every point on `model`.
 
     Every point is decoded and evaluated with
-    :func:`~scales_viz.lso.evaluate.evaluate_points` (decoded object, validity, ScaLES,
+    :func:`~scales_viz.scoring.evaluate_points` (decoded object, validity, ScaLES,
     likelihood). The file's objective values are kept as they are (NaN stays NaN even where
     the model finds the point valid); the file's ``valid`` is kept where given, the model's
     validity used elsewhere. All runs of the file are stored in one transaction: all or none.

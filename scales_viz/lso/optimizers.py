@@ -2,7 +2,7 @@
 
 ``run(model, objective, optimizer=..., budget=..., seed=..., callback=...)`` proposes batches of
 latents step by step, evaluates each batch on the model (decoding, validity, objective,
-ScaLES, likelihood: :func:`scales_viz.lso.evaluate.evaluate_points`), hands every
+ScaLES, likelihood: :func:`scales_viz.scoring.evaluate_points`), hands every
 :class:`~scales_viz.lso.records.Step` to the callback, and returns a
 :class:`~scales_viz.lso.records.RunResult` that states its status and why it stopped.
 
@@ -63,9 +63,8 @@ import torch
 from torch import Tensor
 
 from scales_viz.errors import InputValueError
-from scales_viz.lso.evaluate import evaluate_points
 from scales_viz.lso.records import RunResult, RunStatus, Step
-from scales_viz.score import likelihood as likelihood_score
+from scales_viz.scoring import evaluate_points, score_latents
 
 __all__ = [
     "OPTIMIZERS",
@@ -257,12 +256,8 @@ def _unit(g: Tensor) -> Tensor:
 
 def penalty_values(model: Any, penalty: str, z: Tensor) -> Tensor:
     """The penalty score (higher = more realistic) of each row of `z`, differentiable."""
-    if penalty == "scales":
-        return model.scales(z)
-    if penalty == "prior":
-        return -0.5 * (z / model.prior_scale).pow(2).sum(dim=1)
-    if penalty == "likelihood":
-        return likelihood_score(model.decoder_for(z), z, likelihood=model.likelihood)
+    if penalty in PENALTIES[1:]:
+        return score_latents(model, penalty, z)
     raise InputValueError(f"penalty must be one of {PENALTIES[1:]}; got {penalty!r}.")
 
 

@@ -63,7 +63,7 @@ class _PlaneDecoder(nn.Module):
 class PlaneModel:
     """`model` restricted to `plane`; latents are `n x 2` plane coordinates.
 
-    Has the methods the optimisers and :func:`~scales_viz.lso.evaluate.evaluate_points` use.
+    Has the methods the optimisers and :func:`~scales_viz.scoring.evaluate_points` use.
     ``data_latents`` are the plane coordinates of the model's reference latents (their
     projections onto the plane).
     """

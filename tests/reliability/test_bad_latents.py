@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from scales_viz.errors import InputTypeError, InputValueError, ScalesVizError
-from scales_viz.lso.evaluate import evaluate_points
+from scales_viz.scoring import evaluate_points
 from scales_viz.lso.optimizers import Budget, Settings, run
 from scales_viz.models import load_model
 from scales_viz.score import scales

@@ -1,7 +1,12 @@
-"""Evaluate latent points on a model: decoding, validity, objective, ScaLES and likelihood.
+"""Scoring latent points on a model: the four scores, by name, and whole evaluations.
 
-Used by every optimiser (one step at a time) and by the importers (a whole file, chunked, with
-progress), so that a run made here and a run imported from elsewhere carry the same columns.
+One place for the four per-latent scores that the views, the cards and the optimisers compare
+(``scales``, ``likelihood``, ``prior``, ``distance_to_data``): their names, labels and axis
+titles, and :func:`score_latents`, the dispatch every caller uses (Slices, the model cards,
+the optimisers' penalties). :func:`evaluate_points` decodes and scores points for the
+optimisers (one step at a time) and the importers (a whole file, chunked, with progress), so
+that a run made here and a run imported from elsewhere carry the same columns;
+:func:`all_scores` is every per-point number of a set of latents (maps, selections, ``score``).
 """
 
 from __future__ import annotations
@@ -14,10 +19,72 @@ import numpy as np
 import torch
 
 from scales_viz.errors import InputValueError
-from scales_viz.score import check_latents
+from scales_viz.score import check_latents, distance_to_data, prior_logpdf
 from scales_viz.score import likelihood as likelihood_score
 
-__all__ = ["Evaluated", "all_scores", "evaluate_points"]
+__all__ = [
+    "NEIGHBOURS",
+    "SCORE_LABELS",
+    "SCORE_NAMES",
+    "SCORE_TITLES",
+    "Evaluated",
+    "all_scores",
+    "evaluate_points",
+    "score_latents",
+]
+
+#: The four scores of a latent, higher = more realistic.
+SCORE_NAMES = ("scales", "likelihood", "prior", "distance_to_data")
+#: Short labels (tables, cards).
+SCORE_LABELS = {
+    "scales": "ScaLES",
+    "likelihood": "likelihood",
+    "prior": "prior",
+    "distance_to_data": "distance to data",
+}
+#: Neighbours averaged by the distance-to-data score.
+NEIGHBOURS = 3
+#: Axis and colour-bar titles (figures).
+SCORE_TITLES = {
+    "scales": "ScaLES",
+    "likelihood": "log p(argmax decoding)",
+    "prior": "log prior",
+    "distance_to_data": f"-distance to data (k={NEIGHBOURS})",
+}
+
+
+def score_latents(
+    model: Any,
+    name: str,
+    z: torch.Tensor,
+    *,
+    data: torch.Tensor | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> torch.Tensor:
+    """Score `name` of each row of `z` under `model` (differentiable where the score is).
+
+    Args:
+        name: one of :data:`SCORE_NAMES`.
+        data: the reference latents of ``distance_to_data`` (default: the model's).
+        progress: ScaLES's ``progress(done, total)``.
+
+    Raises:
+        InputValueError: an unknown score name.
+    """
+    if name == "scales":
+        result: torch.Tensor = (
+            model.scales(z) if progress is None else model.scales(z, progress=progress)
+        )
+        return result
+    if name == "likelihood":
+        return likelihood_score(model.decoder_for(z), z, likelihood=model.likelihood)
+    if name == "prior":
+        return prior_logpdf(z, model.prior_scale)
+    if name == "distance_to_data":
+        reference = model.data_latents if data is None else data
+        return distance_to_data(z, reference.to(device=z.device, dtype=z.dtype), NEIGHBOURS)
+    raise InputValueError(f"unknown score {name!r}; choose from {list(SCORE_NAMES)}.")
+
 
 #: Points per chunk when evaluating many (bounds memory and paces progress reports).
 EVALUATE_CHUNK = 256
