@@ -244,3 +244,10 @@ def test_slices_open_through_data_on_a_model_whose_prior_decodes_invalid() -> No
     assert at.selectbox(key="slice_plane").value == "through three points"
     at = _slices()  # digits-2d: most of its prior decodes valid
     assert at.selectbox(key="slice_plane").value == "random"
+
+
+def test_cancel_is_offered_only_while_a_grid_computes() -> None:
+    at = _slices()  # this run computed the grid
+    clean(at)
+    assert len(at.get("plotly_chart")) == 1
+    assert "Cancel" not in [b.label for b in at.button]

@@ -135,10 +135,11 @@ def _cost_model(name: str, device_name: str) -> tuple[float, float]:
     return max(0.0, small - per_latent * cells[0]), per_latent
 
 
-def _ask_before_long_work(model: VAEModel, spec: SliceSpec, key: Any, chart: Any) -> None:
+def _ask_before_long_work(model: VAEModel, spec: SliceSpec, key: Any, chart: Any) -> Any:
     """Before a grid estimated to take over ASK_ABOVE_S seconds, say so and wait for a click;
     while one computes, offer Cancel (a click stops the computation at the next chunk). The
-    previous figure stays on screen meanwhile."""
+    previous figure stays on screen meanwhile. Returns Cancel's placeholder, for the caller to
+    empty once the grid is ready."""
     cells = spec.resolution**2
     fixed, per_latent = _cost_model(model.name, str(device()))
     cluster = _cluster_for(model, spec)
@@ -165,10 +166,12 @@ def _ask_before_long_work(model: VAEModel, spec: SliceSpec, key: Any, chart: Any
             st.session_state[APPROVED_KEY] = key
             st.rerun()
         st.stop()
-    if st.button("Cancel", key="slice_cancel", help="stop computing this grid"):
+    holder = st.empty()  # emptied once the grid is ready: Cancel only while it computes
+    if holder.button("Cancel", key="slice_cancel", help="stop computing this grid"):
         st.session_state[CANCELLED_KEY] = key
         st.session_state.pop(APPROVED_KEY, None)
         st.rerun()
+    return holder
 
 
 def _default_plane(model: VAEModel) -> int:
@@ -531,9 +534,10 @@ def main() -> None:
     status = st.container()
     chart = st.empty()
     full_key = (model.name, spec.key(), str(device()))
+    cancel = None
     if not is_cached("slices", full_key):
         with status:
-            _ask_before_long_work(model, spec, full_key, chart)
+            cancel = _ask_before_long_work(model, spec, full_key, chart)
             if spec.resolution**2 > PROGRESSIVE_CELLS:
                 coarse = _grid(model, SliceSpec(plane, extent, COARSE_RESOLUTION))
                 chart.plotly_chart(
@@ -544,6 +548,8 @@ def main() -> None:
                 )
     with status:
         grid = _grid(model, spec)
+    if cancel is not None:
+        cancel.empty()
     st.session_state.pop(CANCELLED_KEY, None)
     threshold = None
     if percentile > 0:
