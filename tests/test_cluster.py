@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scales_viz.scoring import all_scores
 from scales_viz.models import load_model
+from scales_viz.scoring import all_scores
 from scales_viz.slices import SLICE_CHUNK, SliceSpec, axis_plane, compute_slice
 
 pytestmark = pytest.mark.slow

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 import scales_viz.lso.io as runio
 from scales_viz.errors import InputValueError
-from scales_viz.scoring import evaluate_points
 from scales_viz.lso.io import export_runs, import_runs, read_runs
 from scales_viz.lso.records import latent_columns
 from scales_viz.lso.store import RunStore
+from scales_viz.scoring import evaluate_points
 
 RAW = ["run", "optimizer", "seed", "step", "index"]
 

@@ -18,10 +18,10 @@ import pytest
 import torch
 
 from scales_viz.errors import InputTypeError, InputValueError, ScalesVizError
-from scales_viz.scoring import evaluate_points
 from scales_viz.lso.optimizers import Budget, Settings, run
 from scales_viz.models import load_model
 from scales_viz.score import scales
+from scales_viz.scoring import evaluate_points
 from scales_viz.selection import Selection
 from scales_viz.slices import SliceSpec, axis_plane, compute_slice, parse_point, plane_through
 
