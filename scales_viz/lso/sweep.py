@@ -342,7 +342,6 @@ def _run_local(
     tasks, messages = ctx.Queue(), ctx.Queue()
     for trial in trials:
         tasks.put(trial)
-    running_trial: dict[int, int] = {}  # pid -> trial index
     processes: list[Any] = []
 
     def start_worker() -> None:
@@ -350,17 +349,6 @@ def _run_local(
         process.start()
         processes.append(process)
 
-    original = recorder.on_message
-
-    def track(message: tuple[Any, ...], outcome: TrialOutcome) -> None:
-        if message[0] == "start":
-            running_trial[int(message[2])] = int(message[1])
-        elif message[0] == "end":
-            running_trial.pop(_pid_of(running_trial, int(message[1])), None)
-        if original is not None:
-            original(message, outcome)
-
-    recorder.on_message = track
     for _ in range(min(workers, len(trials))):
         tasks.put(None)
         start_worker()
@@ -370,9 +358,9 @@ def _run_local(
             for process in [p for p in processes if not p.is_alive()]:
                 processes.remove(process)
                 _drain(messages, recorder, 0.05)  # what it sent before it ended
-                index = running_trial.pop(process.pid, None)
-                if index is not None:
-                    recorder.died(index, f"exit code {process.exitcode}")
+                for outcome in recorder.open():  # the trial it was running, if any
+                    if outcome.pid == process.pid:
+                        recorder.died(outcome.trial.index, f"exit code {process.exitcode}")
                 if process.exitcode != 0 and any(o.run_id is None for o in recorder.open()):
                     tasks.put(None)
                     start_worker()  # a replacement, so the rest of the grid still runs
@@ -387,10 +375,6 @@ def _run_local(
             if process.is_alive():
                 process.terminate()
             process.join(timeout=5)
-
-
-def _pid_of(running: dict[int, int], index: int) -> int:
-    return next((pid for pid, i in running.items() if i == index), -1)
 
 
 def _run_ray(
