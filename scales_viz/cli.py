@@ -692,7 +692,9 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--starts", type=int, default=20)
     summary.add_argument("--evaluations", type=int, default=30)
     summary.add_argument("--penalty", choices=PENALTY_CHOICES[1:], default="scales")
-    summary.add_argument("--alpha", type=float, default=0.5)
+    summary.add_argument(
+        "--alpha", type=float, default=1.0, help="the Learn walk's weight (its step 3 default)"
+    )
     summary.add_argument("--seed", type=int, default=0, help="seeds the choice of starts")
     summary.add_argument(
         "--out", type=Path, default=None, help="default: MODEL_DIR/learn_summary.json"
