@@ -14,20 +14,22 @@ from hypothesis import strategies as st
 
 from scales_viz.errors import InputValueError
 from scales_viz.figures.runs import (
-    BEST_COLUMNS,
-    BEST_SUMMARY_COLUMNS,
     INVALID_LEGEND,
     PALETTE,
     PARETO_NAME,
-    VALID_SHARE_COLUMNS,
-    VALID_SHARE_SUMMARY_COLUMNS,
-    best_so_far,
     optimizer_colours,
-    pareto_front,
     plot_best_curves,
     plot_realism_objective,
     plot_scales_along,
     plot_valid_share,
+)
+from scales_viz.lso.analysis import (
+    BEST_COLUMNS,
+    BEST_SUMMARY_COLUMNS,
+    VALID_SHARE_COLUMNS,
+    VALID_SHARE_SUMMARY_COLUMNS,
+    best_so_far,
+    pareto_front,
     summarise_best,
     summarise_valid_share,
     valid_share_per_step,
