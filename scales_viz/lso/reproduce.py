@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scales_viz.lso.analysis import mean_sem
 from scales_viz.lso.optimizers import Budget, Settings, optimizer_label, run
 from scales_viz.lso.records import RunStatus, points_frame
 
@@ -136,14 +137,6 @@ def reproduce(
     return pd.concat(frames, ignore_index=True)
 
 
-def _mean_sem(values: Sequence[float]) -> tuple[float, float, int]:
-    v = np.asarray([x for x in values if math.isfinite(x)], dtype=np.float64)
-    if v.size == 0:
-        return math.nan, math.nan, 0
-    sem = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan
-    return float(v.mean()), sem, int(v.size)
-
-
 def per_run_metrics(points: pd.DataFrame, *, top: int = 20) -> pd.DataFrame:
     """Per run: best and top-k mean valid objective, % valid and mean ScaLES of proposals."""
     rows = []
@@ -178,8 +171,9 @@ def summarise(points: pd.DataFrame, *, top: int = 20) -> pd.DataFrame:
     for label, group in runs.groupby("optimizer", sort=False):
         row: dict[str, Any] = {"method": label, "seeds": len(group)}
         for metric in ("best", "top_mean", "valid_pct", "scales_mean"):
-            mean, sem, n = _mean_sem(group[metric].tolist())
-            row[f"{metric}_mean"], row[f"{metric}_sem"], row[f"{metric}_n"] = mean, sem, n
+            stats = mean_sem(group[metric].to_numpy(dtype=np.float64))
+            row[f"{metric}_mean"], row[f"{metric}_sem"] = stats.mean, stats.sem
+            row[f"{metric}_n"] = stats.n
         rows.append(row)
     return pd.DataFrame(rows)
 

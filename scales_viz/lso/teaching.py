@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from scales_viz.errors import InputValueError
+from scales_viz.lso.analysis import mean_sem
 from scales_viz.lso.optimizers import Budget, Settings, run
 from scales_viz.lso.records import RunResult
 from scales_viz.score import check_latents
@@ -311,17 +312,16 @@ def summarise_starts(
             progress(index + 1, len(starts))
     aggregate: dict[str, dict[str, float]] = {}
     for kind in ("plain", "penalised"):
-        share = np.array([r["valid_share"] for r in rows if r["run"] == kind])
+        share = mean_sem([r["valid_share"] for r in rows if r["run"] == kind])
         best = np.array([r["best_objective"] for r in rows if r["run"] == kind])
-        found_any = np.isfinite(best)
+        best_stats = mean_sem(best)
+        # One start has no spread to speak of; the Learn table shows it as ± 0.
         aggregate[kind] = {
-            "valid_share_mean": float(share.mean()),
-            "valid_share_std": float(share.std(ddof=1)) if share.size > 1 else 0.0,
-            "best_objective_mean": float(best[found_any].mean()) if found_any.any() else math.nan,
-            "best_objective_std": float(best[found_any].std(ddof=1))
-            if found_any.sum() > 1
-            else 0.0,
-            "no_valid": int((~found_any).sum()),
+            "valid_share_mean": share.mean,
+            "valid_share_std": share.std if share.n > 1 else 0.0,
+            "best_objective_mean": best_stats.mean,
+            "best_objective_std": best_stats.std if best_stats.n > 1 else 0.0,
+            "no_valid": int((~np.isfinite(best)).sum()),
         }
     return {
         "model": plane_model.name,
@@ -355,10 +355,10 @@ def paired_verdict(record: dict[str, Any]) -> dict[str, Any]:
             dtype=np.float64,
         )
         diffs = diffs[np.isfinite(diffs)]
-        sem = float(diffs.std(ddof=1) / np.sqrt(diffs.size)) if diffs.size > 1 else math.nan
+        stats = mean_sem(diffs)
         out[key] = {
-            "mean_difference": float(diffs.mean()) if diffs.size else math.nan,
-            "sem": sem,
+            "mean_difference": stats.mean,
+            "sem": stats.sem,
             "better": int((diffs > 0).sum()),
             "tied": int((diffs == 0).sum()),
             "starts": int(diffs.size),
