@@ -12,6 +12,9 @@ from sklearn.datasets import load_digits
 
 from scales_viz.errors import InputValueError
 from scales_viz.models import (
+    DecodesLogits,
+    Encodes,
+    EncodingModel,
     LatentModel,
     MissingExtraError,
     VAEModel,
@@ -55,7 +58,10 @@ def test_each_builtin_model_is_at_most_10_mb() -> None:
 
 
 def test_model_follows_the_protocol(model: VAEModel) -> None:
-    assert isinstance(model, LatentModel)
+    typed: EncodingModel = model  # mypy checks VAEModel against the protocols here
+    assert isinstance(typed, LatentModel)
+    assert isinstance(model, Encodes)
+    assert isinstance(model, DecodesLogits)
     assert model.prior_scale > 0
     assert model.objectives
     assert model.render in ("text", "molecule", "image")

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from scales_viz.models.base import LatentModel, Objective, VAEModel
+from scales_viz.models.base import (
+    DecodesLogits,
+    Encodes,
+    EncodingModel,
+    LatentModel,
+    Objective,
+    VAEModel,
+)
 from scales_viz.models.decoders import (
     BernoulliMLPDecoder,
     MLPDecoder,
@@ -26,6 +33,9 @@ __all__ = [
     "DEFAULT_MODEL",
     "BernoulliMLPDecoder",
     "ConvSequenceEncoder",
+    "DecodesLogits",
+    "Encodes",
+    "EncodingModel",
     "GRUSequenceEncoder",
     "LatentModel",
     "MLPDecoder",

@@ -1,4 +1,4 @@
-"""The `LatentModel` protocol and `VAEModel`, the implementation the built-in models use.
+"""The `LatentModel` protocol, its optional capabilities, and `VAEModel`, which has them all.
 
 A latent model bundles what the app needs to know about a pretrained VAE: its decoder (latents
 to logits), how logits become objects (strings, images), which objects are valid, the
@@ -22,7 +22,16 @@ from scales_viz.errors import InputValueError
 from scales_viz.models.codecs import ImageCodec, SequenceCodec
 from scales_viz.score import check_latents, scales
 
-__all__ = ["LatentModel", "LikelihoodKind", "Objective", "RenderKind", "VAEModel"]
+__all__ = [
+    "DecodesLogits",
+    "Encodes",
+    "EncodingModel",
+    "LatentModel",
+    "LikelihoodKind",
+    "Objective",
+    "RenderKind",
+    "VAEModel",
+]
 
 LikelihoodKind = Literal["categorical", "bernoulli"]
 RenderKind = Literal["text", "molecule", "image"]
@@ -63,35 +72,94 @@ def per_object(function: Callable[[Any], float]) -> Callable[[Sequence[Any]], np
 
 @runtime_checkable
 class LatentModel(Protocol):
-    """What scales-viz needs from a latent generative model."""
+    """What scales-viz's scoring, slicing, projection and optimisation code uses of a model.
 
-    name: str
-    latent_dim: int
-    prior_scale: float
-    likelihood: LikelihoodKind
-    render: RenderKind
-    objectives: Mapping[str, Objective]
+    :class:`VAEModel` has all of it, and so does
+    :class:`~scales_viz.lso.teaching.PlaneModel` (a model restricted to a plane). Members are
+    read-only to callers; an implementation may store them as plain attributes. Optional
+    capabilities that only some models have are separate protocols: :class:`DecodesLogits`
+    and :class:`Encodes`.
+    """
 
-    def decode_logits(self, z: Tensor) -> Tensor:
-        """`z` (`n x d`) -> logits `n x L x V` (categorical) or `n x P` (Bernoulli)."""
+    @property
+    def name(self) -> str:
+        """The model's name (run records, map and cache file names, messages)."""
         ...
 
-    def decode(self, z: Tensor) -> list[Any]:
-        """The objects of the argmax (categorical) or mean (Bernoulli) decoding of `z`."""
+    @property
+    def latent_dim(self) -> int:
+        """`d`, the width of a latent."""
         ...
 
-    def is_valid(self, obj: Any) -> bool:
-        """Whether a decoded object is valid."""
+    @property
+    def prior_scale(self) -> float:
+        """Std of the N(0, prior_scale^2 I) prior the model was trained with."""
         ...
 
-    def encode(self, objects: Sequence[Any]) -> Tensor:
-        """Encoder means `n x d` of data objects."""
+    @property
+    def likelihood(self) -> LikelihoodKind:
+        """The decoder's likelihood: ``categorical`` (sequences) or ``bernoulli`` (images)."""
+        ...
+
+    @property
+    def objectives(self) -> Mapping[str, Objective]:
+        """The black-box objectives of decoded objects, by name."""
         ...
 
     @property
     def data_latents(self) -> Tensor:
-        """Reference latents of encoded data, `m x d`."""
+        """Reference latents of encoded data, `m x d` float32."""
         ...
+
+    def decoder_for(self, z: Tensor, /) -> nn.Module:
+        """The decoder (`n x d` latents -> logits) on `z`'s device and dtype."""
+        ...
+
+    def decode(self, z: Tensor, /) -> list[Any]:
+        """The objects of the argmax (categorical) or mean (Bernoulli) decoding of `z`."""
+        ...
+
+    def validity(self, objects: Sequence[Any], /) -> np.ndarray:
+        """Boolean validity of each decoded object."""
+        ...
+
+    def objective_values(self, objects: Sequence[Any], name: str, /) -> np.ndarray:
+        """Values of objective `name` on `objects`: float64, NaN where invalid."""
+        ...
+
+    def scales(self, z: Tensor, /, *, progress: Callable[[int, int], None] | None = None) -> Tensor:
+        """ScaLES of each row of `z`, reporting ``progress(done, total)`` if given."""
+        ...
+
+
+@runtime_checkable
+class DecodesLogits(Protocol):
+    """Optional capability: objects straight from decoder logits.
+
+    A model that has it lets a slice take ScaLES, the likelihood and the decodings from one
+    decoder pass. :class:`VAEModel` has it; a :class:`~scales_viz.lso.teaching.PlaneModel`
+    does not. Check with ``isinstance(model, DecodesLogits)``.
+    """
+
+    def objects_from_logits(self, logits: Tensor, /) -> list[Any]:
+        """The decoded objects of decoder logits (argmax strings, or mean images)."""
+        ...
+
+
+@runtime_checkable
+class Encodes(Protocol):
+    """Optional capability: an encoder, to place data objects in the latent space.
+
+    :class:`VAEModel` has it; a :class:`~scales_viz.lso.teaching.PlaneModel` does not.
+    """
+
+    def encode(self, objects: Sequence[Any], /) -> Tensor:
+        """Encoder means `n x d` of data objects."""
+        ...
+
+
+class EncodingModel(LatentModel, Encodes, Protocol):
+    """A :class:`LatentModel` with an encoder (what importing strings into runs needs)."""
 
 
 class VAEModel:
