@@ -22,12 +22,17 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from scales_viz.errors import InputValueError
+
+if TYPE_CHECKING:
+    import torch
+
+    from scales_viz.models.base import LatentModel
 
 __all__ = ["LatentFile", "inspect_latents", "iter_latents", "score_chunk", "score_file"]
 
@@ -181,7 +186,9 @@ def read_chunk(info: LatentFile, index: int, batch: int) -> np.ndarray:
     return frame[_columns(info.d)].to_numpy(dtype=np.float64)
 
 
-def score_chunk(model: Any, z: np.ndarray, device: Any = None) -> pd.DataFrame:
+def score_chunk(
+    model: LatentModel, z: np.ndarray, device: torch.device | None = None
+) -> pd.DataFrame:
     """Every per-latent number of one chunk (the columns of the module docstring); the
     decoder's scores are computed on `device` (default CPU)."""
     import torch
@@ -231,7 +238,7 @@ def _write(frames: Iterator[pd.DataFrame], out: Path, on_rows: Callable[[int], N
 
 
 def score_file(
-    model: Any,
+    model: LatentModel,
     info: LatentFile,
     out: Path,
     *,

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -38,6 +38,9 @@ from scales_viz.errors import InputValueError, ScalesVizError
 from scales_viz.npz import npz_headers
 from scales_viz.paths import child_path
 from scales_viz.scoring import all_scores
+
+if TYPE_CHECKING:
+    from scales_viz.models.base import LatentModel
 
 __all__ = [
     "CACHE_ENV",
@@ -193,7 +196,7 @@ class MapSettings:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def model_fingerprint(model: Any) -> str:
+def model_fingerprint(model: LatentModel) -> str:
     """A short hash that changes when the model's decoder or reference data change."""
     manifest = getattr(model, "manifest", {}) or {}
     parts = [str(model.name), str(model.latent_dim)]
@@ -204,8 +207,11 @@ def model_fingerprint(model: Any) -> str:
         if checksum:
             parts.append(str(checksum))
     if len(parts) < 5:  # decoder, encoder or reference not checksummed: hash the weights
+        # The decoder for CPU float32 latents (a VAEModel's own decoder as loaded; a
+        # PlaneModel's carries its plane too).
+        decoder = model.decoder_for(torch.zeros(1, model.latent_dim))
         digest = hashlib.sha256()
-        for tensor in model.decoder.state_dict().values():
+        for tensor in decoder.state_dict().values():
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         parts.append(digest.hexdigest())
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
@@ -297,7 +303,7 @@ class ProjectionMap:
         return self.reducer().transform(z)
 
 
-def load_map(path: Path, *, model: Any | None = None) -> ProjectionMap:
+def load_map(path: Path, *, model: LatentModel | None = None) -> ProjectionMap:
     """Read a map written by :meth:`ProjectionMap.save`.
 
     Raises:
@@ -333,7 +339,7 @@ def load_map(path: Path, *, model: Any | None = None) -> ProjectionMap:
     return loaded
 
 
-def map_latents(model: Any, settings: MapSettings) -> tuple[np.ndarray, np.ndarray]:
+def map_latents(model: LatentModel, settings: MapSettings) -> tuple[np.ndarray, np.ndarray]:
     """The latents a map is fitted on and their sources (deterministic for the settings)."""
     data = model.data_latents[: settings.n_data].numpy().astype(np.float32)
     gen = torch.Generator().manual_seed(settings.seed)
@@ -349,7 +355,7 @@ def map_latents(model: Any, settings: MapSettings) -> tuple[np.ndarray, np.ndarr
 
 
 def build_map(
-    model: Any,
+    model: LatentModel,
     settings: MapSettings | None = None,
     *,
     progress: Callable[[str, int, int], None] | None = None,
@@ -394,12 +400,12 @@ def cache_dir() -> Path:
     return Path(base) / "scales-viz" / "maps"
 
 
-def cached_map_path(model: Any, settings: MapSettings) -> Path:
+def cached_map_path(model: LatentModel, settings: MapSettings) -> Path:
     """The cache file of `model`'s map with `settings`."""
     return child_path(cache_dir(), f"{model.name}-{model_fingerprint(model)}-{settings.key()}.npz")
 
 
-def shipped_map_path(model: Any) -> Path | None:
+def shipped_map_path(model: LatentModel) -> Path | None:
     """The map a built-in model ships with (``projection.npz`` in its directory), if any."""
     directory = getattr(model, "directory", None)
     if directory is None:
@@ -409,7 +415,7 @@ def shipped_map_path(model: Any) -> Path | None:
 
 
 def get_map(
-    model: Any,
+    model: LatentModel,
     settings: MapSettings | None = None,
     *,
     progress: Callable[[str, int, int], None] | None = None,

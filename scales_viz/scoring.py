@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -21,6 +21,9 @@ import torch
 from scales_viz.errors import InputValueError
 from scales_viz.score import check_latents, distance_to_data, prior_logpdf
 from scales_viz.score import likelihood as likelihood_score
+
+if TYPE_CHECKING:
+    from scales_viz.models.base import LatentModel
 
 __all__ = [
     "NEIGHBOURS",
@@ -54,7 +57,7 @@ SCORE_TITLES = {
 
 
 def score_latents(
-    model: Any,
+    model: LatentModel,
     name: str,
     z: torch.Tensor,
     *,
@@ -108,7 +111,7 @@ def _text(obj: Any) -> str | None:
 
 
 def evaluate_points(
-    model: Any,
+    model: LatentModel,
     objective: str,
     z: np.ndarray | torch.Tensor,
     *,
@@ -120,7 +123,7 @@ def evaluate_points(
     """Decode `z` on `model` and score every point.
 
     Args:
-        model: a :class:`scales_viz.models.VAEModel` (or anything with its methods).
+        model: a :class:`~scales_viz.models.LatentModel`.
         objective: one of ``model.objectives``.
         z: `n x d` latents (finite).
         with_scales: compute ScaLES (exact, float64); NaN otherwise.
@@ -181,7 +184,7 @@ def evaluate_points(
 
 
 def all_scores(
-    model: Any,
+    model: LatentModel,
     z: np.ndarray | torch.Tensor,
     *,
     device: torch.device | None = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,9 @@ from scales_viz.errors import InputValueError
 from scales_viz.lso.records import latent_columns
 from scales_viz.score import distance_to_data, prior_logpdf
 from scales_viz.scoring import all_scores
+
+if TYPE_CHECKING:
+    from scales_viz.models.base import LatentModel
 
 __all__ = ["MAX_SELECTION", "SOURCES", "Selection", "inspect_table"]
 
@@ -94,7 +97,7 @@ class Selection:
 
 
 def inspect_table(
-    model: Any,
+    model: LatentModel,
     selection: Selection,
     *,
     device: torch.device | None = None,

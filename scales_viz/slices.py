@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,6 +20,9 @@ from torch import Tensor
 from scales_viz.errors import InputValueError
 from scales_viz.score import argmax_log_prob, scales_and_logits
 from scales_viz.scoring import SCORE_NAMES, score_latents
+
+if TYPE_CHECKING:
+    from scales_viz.models.base import LatentModel
 
 __all__ = [
     "MAX_RESOLUTION",
@@ -265,7 +268,7 @@ def _describe(obj: object) -> str:
 
 
 def slice_chunk(
-    model: Any,
+    model: LatentModel,
     latents: np.ndarray,
     *,
     scores: Sequence[str] = SCORE_NAMES,
@@ -275,7 +278,9 @@ def slice_chunk(
     """The scores, decoded objects and validity of one chunk of latents (one row each)."""
     z = torch.as_tensor(latents, dtype=dtype, device=torch.device(device))
     data = model.data_latents.to(device=z.device, dtype=dtype)
-    if "scales" in scores and hasattr(model, "objects_from_logits"):
+    from scales_viz.models.base import DecodesLogits  # the model's own package is loaded
+
+    if "scales" in scores and isinstance(model, DecodesLogits):
         # One decoder pass: ScaLES, the likelihood and the decodings all come from the logits
         # of the Jacobian computation.
         score, logits = scales_and_logits(model.decoder_for(z), z, likelihood=model.likelihood)
@@ -293,7 +298,7 @@ def slice_chunk(
 
 
 def compute_slice(
-    model: Any,
+    model: LatentModel,
     spec: SliceSpec,
     *,
     scores: Sequence[str] = SCORE_NAMES,
@@ -307,7 +312,7 @@ def compute_slice(
     """Score every cell of `spec` under `model` and check each cell's decoding.
 
     Args:
-        model: a :class:`~scales_viz.models.VAEModel` (or anything with its methods).
+        model: a :class:`~scales_viz.models.LatentModel`.
         spec: the grid.
         scores: which of "scales", "likelihood", "prior", "distance_to_data".
         objectives: objective names to evaluate on each cell's decoding.

@@ -9,8 +9,8 @@ import torch
 from scales_viz.errors import InputValueError
 from scales_viz.lso.optimizers import Budget, Settings, run
 from scales_viz.lso.teaching import PlaneModel, compare_on_plane, learn_plane, summarise_starts
-from scales_viz.models import load_model
-from scales_viz.slices import random_plane
+from scales_viz.models import DecodesLogits, Encodes, LatentModel, load_model
+from scales_viz.slices import SliceSpec, axis_plane, compute_slice, random_plane
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,27 @@ def test_plane_points_decode_and_score_as_the_lifted_latents(plane_model: PlaneM
         torch.testing.assert_close(
             plane_model.decoder_for(ab)(ab), model.decoder_for(z)(z), rtol=1e-10, atol=1e-10
         )
+
+
+def test_a_plane_model_is_a_latent_model_without_the_optional_capabilities(
+    plane_model: PlaneModel,
+) -> None:
+    typed: LatentModel = plane_model  # mypy checks PlaneModel against the protocol here
+    assert isinstance(typed, LatentModel)
+    assert not isinstance(plane_model, DecodesLogits)
+    assert not isinstance(plane_model, Encodes)
+
+
+def test_a_slice_of_a_plane_model_decodes_each_cell_without_objects_from_logits(
+    plane_model: PlaneModel,
+) -> None:
+    spec = SliceSpec(axis_plane(np.zeros(2), 0, 1), extent=1.0, resolution=3)
+    grid = compute_slice(plane_model, spec)
+    ab = torch.as_tensor(spec.latents())
+    assert grid.decoded == plane_model.decode(ab)
+    np.testing.assert_allclose(
+        grid.scores["scales"].ravel(), plane_model.scales(ab).numpy(), rtol=1e-10
+    )
 
 
 def test_the_score_gradient_in_the_plane_is_the_projected_full_gradient(

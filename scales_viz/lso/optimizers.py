@@ -56,7 +56,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -65,6 +65,9 @@ from torch import Tensor
 from scales_viz.errors import InputValueError
 from scales_viz.lso.records import RunResult, RunStatus, Step
 from scales_viz.scoring import evaluate_points, score_latents
+
+if TYPE_CHECKING:
+    from scales_viz.models.base import LatentModel
 
 __all__ = [
     "OPTIMIZERS",
@@ -254,14 +257,14 @@ def _unit(g: Tensor) -> Tensor:
     return torch.where(norm > 0, g / norm.clamp_min(1e-300), torch.zeros_like(g))
 
 
-def penalty_values(model: Any, penalty: str, z: Tensor) -> Tensor:
+def penalty_values(model: LatentModel, penalty: str, z: Tensor) -> Tensor:
     """The penalty score (higher = more realistic) of each row of `z`, differentiable."""
     if penalty in PENALTIES[1:]:
         return score_latents(model, penalty, z)
     raise InputValueError(f"penalty must be one of {PENALTIES[1:]}; got {penalty!r}.")
 
 
-def penalty_direction(model: Any, penalty: str, z: Tensor) -> Tensor:
+def penalty_direction(model: LatentModel, penalty: str, z: Tensor) -> Tensor:
     """Unit-length gradient of the penalty at each row of `z` (zeros for ``none``)."""
     if penalty == "none":
         return torch.zeros_like(z)
@@ -333,7 +336,7 @@ def _distinct(rows: Tensor) -> Tensor:
 class _Context:
     """What a proposal strategy may use: the model, settings, generator and bounds."""
 
-    def __init__(self, model: Any, objective: str, settings: Settings, seed: int) -> None:
+    def __init__(self, model: LatentModel, objective: str, settings: Settings, seed: int) -> None:
         self.model = model
         self.objective = objective
         self.settings = settings
@@ -635,7 +638,7 @@ _STRATEGIES: dict[str, type[_Strategy]] = {
 
 
 def run(
-    model: Any,
+    model: LatentModel,
     objective: str,
     *,
     optimizer: str,
@@ -648,7 +651,7 @@ def run(
     """Run one optimiser on `model`'s `objective` until the budget or a stop rule ends it.
 
     Args:
-        model: a :class:`scales_viz.models.VAEModel` (or anything with its methods).
+        model: a :class:`~scales_viz.models.LatentModel`.
         objective: one of ``model.objectives`` (higher is better; NaN for invalid).
         optimizer: one of ``OPTIMIZERS``.
         budget: the evaluation budget and optional stop rules.

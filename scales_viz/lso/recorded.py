@@ -8,7 +8,7 @@ uses the store directly, with the same statuses).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -16,6 +16,9 @@ from scales_viz.errors import ScalesVizError
 from scales_viz.lso.optimizers import Budget, Settings, optimizer_label, run
 from scales_viz.lso.records import RunResult, RunStatus, Step
 from scales_viz.lso.store import RunStore, StoredRun
+
+if TYPE_CHECKING:
+    from scales_viz.models.base import LatentModel
 
 __all__ = ["STOPPED_REASON", "run_recorded"]
 
@@ -25,7 +28,7 @@ STOPPED_REASON = "stopped before it finished; completed steps are kept"
 
 def run_recorded(
     store: RunStore,
-    model: Any,
+    model: LatentModel,
     objective: str,
     *,
     optimizer: str,

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,9 @@ import pandas as pd
 from scales_viz.lso.analysis import mean_sem
 from scales_viz.lso.optimizers import Budget, Settings, optimizer_label, run
 from scales_viz.lso.records import RunStatus, points_frame
+
+if TYPE_CHECKING:
+    from scales_viz.models.base import LatentModel
 
 __all__ = [
     "METHODS",
@@ -88,7 +91,7 @@ class ReproduceConfig:
 
 
 def reproduce(
-    model: Any,
+    model: LatentModel,
     *,
     objective: str,
     config: ReproduceConfig,
@@ -236,7 +239,7 @@ def verdict(summary: pd.DataFrame) -> str:
 def write_report(
     points: pd.DataFrame,
     *,
-    model: Any,
+    model: LatentModel,
     objective: str,
     config: ReproduceConfig,
     out: Path,
@@ -377,7 +380,7 @@ def reproduce_sweep(
 
 
 def run_and_report(
-    model: Any,
+    model: LatentModel,
     *,
     objective: str,
     config: ReproduceConfig,

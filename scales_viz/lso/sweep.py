@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomllib
 
@@ -44,6 +44,9 @@ from scales_viz.lso.optimizers import (
     run,
 )
 from scales_viz.lso.records import RunStatus, Step
+
+if TYPE_CHECKING:
+    from scales_viz.models.base import LatentModel, VAEModel
 
 __all__ = [
     "SweepConfig",
@@ -198,10 +201,10 @@ class SweepResult:
 
 # -- the worker side ------------------------------------------------------------------------
 
-_MODELS: dict[tuple[str, bool], Any] = {}
+_MODELS: dict[tuple[str, bool], VAEModel] = {}
 
 
-def _model(spec: str, allow_code: bool) -> Any:
+def _model(spec: str, allow_code: bool) -> VAEModel:
     """The model, loaded once per worker process."""
     key = (spec, allow_code)
     if key not in _MODELS:
@@ -263,7 +266,7 @@ class _Recorder:
         config: SweepConfig,
         trials: Sequence[Trial],
         store: Any,
-        model: Any,
+        model: LatentModel,
         keep_steps: bool,
         on_message: Callable[[tuple[Any, ...], TrialOutcome], None] | None,
     ) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,6 +25,9 @@ from scales_viz.lso.optimizers import Budget, Settings, run
 from scales_viz.lso.records import RunResult
 from scales_viz.score import check_latents
 from scales_viz.slices import Plane, pca_plane
+
+if TYPE_CHECKING:
+    from scales_viz.models.base import LatentModel
 
 __all__ = [
     "Comparison",
@@ -64,14 +67,15 @@ class _PlaneDecoder(nn.Module):
 class PlaneModel:
     """`model` restricted to `plane`; latents are `n x 2` plane coordinates.
 
-    Has the methods the optimisers and :func:`~scales_viz.scoring.evaluate_points` use.
+    A :class:`~scales_viz.models.LatentModel`, so the optimisers and
+    :func:`~scales_viz.scoring.evaluate_points` take it as they take the model itself.
     ``data_latents`` are the plane coordinates of the model's reference latents (their
     projections onto the plane).
     """
 
     latent_dim = 2
 
-    def __init__(self, model: Any, plane: Plane) -> None:
+    def __init__(self, model: LatentModel, plane: Plane) -> None:
         if plane.dim != model.latent_dim:
             raise InputValueError(
                 f"the plane lies in {plane.dim} dimensions; model {model.name!r} has "
@@ -127,7 +131,7 @@ class PlaneModel:
         return score
 
 
-def learn_plane(model: Any) -> Plane:
+def learn_plane(model: LatentModel) -> Plane:
     """The walk's plane: the top two principal directions of the data latents, through the
     prior's mean (so the plane's prior is the model's prior restricted to it)."""
     return pca_plane(model.data_latents, origin=np.zeros(model.latent_dim))
