@@ -7,7 +7,7 @@ import json
 import math
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,9 @@ from scales_viz.lso.io import export_runs, import_runs, read_runs
 from scales_viz.lso.records import latent_columns
 from scales_viz.lso.store import RunStore
 from scales_viz.scoring import evaluate_points
+
+if TYPE_CHECKING:
+    from scales_viz.models import VAEModel
 
 RAW = ["run", "optimizer", "seed", "step", "index"]
 
@@ -339,7 +342,7 @@ def test_too_many_rows(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def digits() -> Any:
+def digits() -> VAEModel:
     from scales_viz.models import load_model
 
     return load_model("digits-2d")
@@ -355,7 +358,7 @@ beta,ga,2,0,3.0,3.0,,1
 """
 
 
-def test_import_runs_scores_points_on_the_model(tmp_path: Path, digits: Any) -> None:
+def test_import_runs_scores_points_on_the_model(tmp_path: Path, digits: VAEModel) -> None:
     store = RunStore(tmp_path / "runs.sqlite")
     calls: list[tuple[int, int]] = []
     runs = import_runs(
@@ -383,7 +386,7 @@ def test_import_runs_scores_points_on_the_model(tmp_path: Path, digits: Any) -> 
     assert got["decoded"].isna().all()  # images are re-decoded from z
 
 
-def test_store_export_import_round_trip(tmp_path: Path, digits: Any) -> None:
+def test_store_export_import_round_trip(tmp_path: Path, digits: VAEModel) -> None:
     store = RunStore(tmp_path / "runs.sqlite")
     first = import_runs(store, _csv(IMPORT_CSV), model=digits, objective="looks_like_3",
                         fmt="csv")  # fmt: skip
@@ -398,7 +401,7 @@ def test_store_export_import_round_trip(tmp_path: Path, digits: Any) -> None:
 
 
 def test_failed_import_stores_nothing(
-    tmp_path: Path, digits: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, digits: VAEModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = RunStore(tmp_path / "runs.sqlite")
     with pytest.raises(InputValueError, match="no objective 'nope'"):

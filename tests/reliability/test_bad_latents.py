@@ -19,7 +19,7 @@ import torch
 
 from scales_viz.errors import InputTypeError, InputValueError, ScalesVizError
 from scales_viz.lso.optimizers import Budget, Settings, run
-from scales_viz.models import load_model
+from scales_viz.models import VAEModel, load_model
 from scales_viz.score import scales
 from scales_viz.scoring import evaluate_points
 from scales_viz.selection import Selection
@@ -30,16 +30,16 @@ MODELS = ["digits-2d", "expressions"]
 
 
 @pytest.fixture(scope="module", params=MODELS)
-def model(request: pytest.FixtureRequest) -> Any:
+def model(request: pytest.FixtureRequest) -> VAEModel:
     return load_model(request.param)
 
 
-def _z(model: Any, n: int = 3) -> torch.Tensor:
+def _z(model: VAEModel, n: int = 3) -> torch.Tensor:
     return torch.zeros(n, model.latent_dim, dtype=torch.float64)
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
-def test_non_finite_latents_are_refused_by_the_score(model: Any, bad: float) -> None:
+def test_non_finite_latents_are_refused_by_the_score(model: VAEModel, bad: float) -> None:
     z = _z(model)
     z[1, 0] = bad
     with pytest.raises(InputValueError, match=r"finite|NaN|inf"):
@@ -51,7 +51,7 @@ def test_non_finite_latents_are_refused_by_the_score(model: Any, bad: float) -> 
 @pytest.mark.parametrize(
     "shape", [(3,), (3, 1, 1), (0,), (3, 1), (3, 1000)], ids=["1d", "3d", "empty1d", "d1", "d1000"]
 )
-def test_wrong_shapes_name_what_was_expected(model: Any, shape: tuple[int, ...]) -> None:
+def test_wrong_shapes_name_what_was_expected(model: VAEModel, shape: tuple[int, ...]) -> None:
     if shape == (3, 1) and model.latent_dim == 1:
         pytest.skip("right shape for this model")
     with pytest.raises(ScalesVizError) as caught:
@@ -60,18 +60,18 @@ def test_wrong_shapes_name_what_was_expected(model: Any, shape: tuple[int, ...])
     assert str(model.latent_dim) in message or "n x d" in message or "2-D" in message, message
 
 
-def test_integer_and_non_tensor_latents(model: Any) -> None:
+def test_integer_and_non_tensor_latents(model: VAEModel) -> None:
     with pytest.raises(InputTypeError):
         scales(model.decoder, torch.zeros(2, model.latent_dim, dtype=torch.int64))
     with pytest.raises(InputTypeError):
         scales(model.decoder, [[0.0] * model.latent_dim])  # type: ignore[arg-type]
 
 
-def test_empty_batches_give_empty_scores(model: Any) -> None:
+def test_empty_batches_give_empty_scores(model: VAEModel) -> None:
     assert model.scales(_z(model, 0)).shape == (0,)
 
 
-def test_huge_finite_latents_score_without_crashing(model: Any) -> None:
+def test_huge_finite_latents_score_without_crashing(model: VAEModel) -> None:
     z = _z(model, 4)
     z[1] = HUGE
     z[2] = -HUGE
@@ -100,7 +100,7 @@ def test_broken_digit_images_are_invalid_with_no_objective() -> None:
         assert math.isnan(values[0]) and math.isfinite(values[1])
 
 
-def test_slice_planes_refuse_bad_vectors(model: Any) -> None:
+def test_slice_planes_refuse_bad_vectors(model: VAEModel) -> None:
     d = model.latent_dim
     with pytest.raises(InputValueError):
         plane_through([np.zeros(d), np.full(d, math.nan), np.ones(d)])
@@ -129,7 +129,7 @@ def test_slice_specs_refuse_bad_extent_and_resolution(kwargs: dict[str, Any]) ->
         SliceSpec(**{**base, **kwargs})
 
 
-def test_a_slice_far_out_computes(model: Any) -> None:
+def test_a_slice_far_out_computes(model: VAEModel) -> None:
     d = model.latent_dim
     origin = np.zeros(d)
     origin[0] = HUGE
@@ -143,7 +143,7 @@ BAD_POINTS = ["nan, 1", "inf,inf", "1e999, 0", ",".join(["1"] * 30), "", "data -
 
 
 @pytest.mark.parametrize("text", BAD_POINTS)
-def test_typed_points_refuse_bad_text(model: Any, text: str) -> None:
+def test_typed_points_refuse_bad_text(model: VAEModel, text: str) -> None:
     with pytest.raises(InputValueError):
         parse_point(text, data_latents=model.data_latents, prior_scale=model.prior_scale, seed=0)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,9 @@ from scales_viz.errors import InputValueError
 from scales_viz.lso.io import MAX_IMPORT_ROWS, export_runs, import_runs, read_runs
 from scales_viz.lso.records import latent_columns
 from scales_viz.lso.store import RunStore
+
+if TYPE_CHECKING:
+    from scales_viz.models import VAEModel
 
 D = 2
 #: Imports score every point on a model, so the all-or-nothing property gets fewer examples
@@ -190,7 +193,7 @@ class _Counting:
 
 
 @pytest.fixture(scope="module")
-def digits() -> Any:
+def digits() -> VAEModel:
     from scales_viz.models import load_model
 
     return load_model("digits-2d")
@@ -198,7 +201,7 @@ def digits() -> Any:
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_imports_are_all_or_nothing(
-    fmt: str, digits: Any, tmp_path_factory: pytest.TempPathFactory
+    fmt: str, digits: VAEModel, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     store = RunStore(tmp_path_factory.mktemp("store") / "runs.sqlite")
     import_runs(store, VALID["csv"], model=digits, objective="looks_like_3", filename="a.csv")
@@ -207,7 +210,7 @@ def test_imports_are_all_or_nothing(
 
 @settings(parent=FUZZ, max_examples=IMPORT_EXAMPLES)
 @given(data=st.data())
-def _fuzz_import(fmt: str, store: RunStore, digits: Any, data: st.DataObject) -> None:
+def _fuzz_import(fmt: str, store: RunStore, digits: VAEModel, data: st.DataObject) -> None:
     before = _Counting(store)
     payload = data.draw(bytes_like(VALID[fmt]))
     try:
