@@ -507,6 +507,8 @@ def _field_format(path: Path, given: str | None) -> str | None:
     refuse_pickle(path.name)
     if given is not None:
         return given if given in FIELD_FORMATS else None
+    if path.is_dir():  # a weighted-retraining run folder: results.npz and its GP data
+        return "weighted-retraining"
     try:
         with path.open("rb") as handle:
             head = handle.read(1 << 16)
@@ -530,6 +532,11 @@ def _field_summary(fmt: str, summary: dict[str, Any]) -> str:
             " with the model's encoder (not the optimiser's own latents); "
             f"{summary['round_trip']:.0%} decode back to the proposed string"
         )
+    elif summary["latents"] == "mixed":
+        line += (
+            f": {summary['own_rows']} at the optimiser's own latents, the others with the "
+            f"model's encoder ({summary['round_trip']:.0%} decode back to the proposed string)"
+        )
     else:
         line += " at the optimiser's own latents"
     if summary["skipped"]:
@@ -537,7 +544,7 @@ def _field_summary(fmt: str, summary: dict[str, Any]) -> str:
             f"; skipped {summary['skipped']} the model cannot encode (first: "
             f"{summary['first_skipped']!r})"
         )
-    return line + "."
+    return "\n".join([line + ".", *(f"  GP data: {note}" for note in summary.get("gp", []))])
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -803,7 +810,9 @@ def build_parser() -> argparse.ArgumentParser:
     importing = actions.add_parser(
         "import", help="import a run file (CSV, Parquet, JSON, NPZ), scoring it on a model"
     )
-    importing.add_argument("file", type=Path)
+    importing.add_argument(
+        "file", type=Path, help="the run file (or a weighted-retraining --result_root folder)"
+    )
     importing.add_argument("--model", required=True, help=SPEC_HELP)
     importing.add_argument("--objective", required=True)
     importing.add_argument(

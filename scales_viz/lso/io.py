@@ -64,9 +64,9 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -76,6 +76,9 @@ from scales_viz.lso.records import latent_columns, z_matrix
 from scales_viz.lso.store import NewRun, RunStore, StoredRun
 from scales_viz.npz import npz_headers
 from scales_viz.scoring import evaluate_points
+
+if TYPE_CHECKING:
+    from scales_viz.lso.field import GPRound
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -89,6 +92,7 @@ __all__ = [
     "label_runs",
     "read_runs",
     "refuse_pickle",
+    "weighted_retraining_folder",
 ]
 
 LOG = logging.getLogger(__name__)
@@ -886,6 +890,16 @@ ENCODED_NOTE = (
 )
 
 
+#: Most training strings of a round's GP data the model encodes to check it is the round's.
+GP_ANCHOR_ROWS = 32
+#: Tolerances of that check: float32 encoder means, perhaps computed on another device.
+GP_ANCHOR_ATOL = 1e-3
+GP_ANCHOR_RTOL = 1e-3
+#: Most GP data files read with one results.npz.
+MAX_GP_FILES = 1000
+_OWN_NOTE = "the optimiser's own"
+
+
 def _encodable(model: Any, objects: Sequence[str]) -> np.ndarray:
     """Which strings the model's encoder can take (known tokens, at most `L` of them)."""
     from scales_viz.models.codecs import SequenceCodec
@@ -909,6 +923,127 @@ def _encodable(model: Any, objects: Sequence[str]) -> np.ndarray:
     return ok
 
 
+def weighted_retraining_folder(folder: str | os.PathLike[str]) -> tuple[Path, dict[str, Path]]:
+    """A weighted-retraining run folder (its ``--result_root``): its ``results.npz`` and its
+    GP data files (``gp/iter{N}/data.npz``, ``opt{i}/data.npz``) by their relative paths.
+
+    Raises:
+        InputValueError: no ``results.npz`` in the folder, or too many GP files.
+    """
+    from scales_viz.lso.field import is_weighted_retraining_gp_file
+
+    root = Path(folder)
+    results = root / "results.npz"
+    if not results.is_file():
+        raise InputValueError(
+            f"{root} is a folder without a results.npz; give weighted-retraining's result "
+            "folder (--result_root) or its results.npz."
+        )
+    found: dict[str, Path] = {}
+    for pattern in ("gp/iter*/data.npz", "opt*/data.npz"):
+        for path in sorted(root.glob(pattern)):
+            name = path.relative_to(root).as_posix()
+            if path.is_file() and is_weighted_retraining_gp_file(name):
+                found[name] = path
+    if len(found) > MAX_GP_FILES:
+        raise InputValueError(
+            f"{root} holds {len(found)} GP data files; at most {MAX_GP_FILES} are read."
+        )
+    return results, found
+
+
+def _field_source(
+    source: bytes | str | os.PathLike[str],
+    fmt: str,
+    gp_data: Mapping[str, bytes | str | os.PathLike[str]] | None,
+) -> tuple[bytes | str | os.PathLike[str], dict[str, bytes]]:
+    """The run file, and the GP data files' bytes (from a run folder and `gp_data`)."""
+    files: dict[str, bytes | str | os.PathLike[str]] = {}
+    if isinstance(source, str | os.PathLike) and Path(source).is_dir():
+        if fmt != "weighted-retraining":
+            raise InputValueError(
+                f"{source} is a folder; only weighted-retraining runs are read from their "
+                f"folder (results.npz and gp/iter*/data.npz); give the {fmt} file itself."
+            )
+        source, found = weighted_retraining_folder(source)
+        files.update(found)
+    files.update(gp_data or {})
+    if files and fmt != "weighted-retraining":
+        raise InputValueError(
+            f"GP data files go with weighted-retraining's results.npz; got them with {fmt}."
+        )
+    if len(files) > MAX_GP_FILES:
+        raise InputValueError(f"{len(files)} GP data files; at most {MAX_GP_FILES} are read.")
+    read = {}
+    for name, file in files.items():
+        refuse_pickle(name)
+        read[name] = _source_bytes(file, name)
+        refuse_pickle(name, read[name])
+    return source, read
+
+
+def _anchor_note(model: Any, gp: GPRound) -> str:
+    """Why the loaded model is not the round's ("" when its encoder puts the round's GP
+    training strings where the round's model put them)."""
+    strings = list(gp.anchor_strings)
+    picked = np.flatnonzero(_encodable(model, strings))[:GP_ANCHOR_ROWS]
+    if gp.anchor_latents is None or picked.size == 0:
+        return (
+            "the model cannot encode the round's GP training strings, so it cannot be checked "
+            f"to be the model retrained in round {gp.round}"
+        )
+    encoded = model.encode([strings[i] for i in picked]).double().numpy()
+    stored = gp.anchor_latents[picked]
+    gap = np.abs(encoded - stored)
+    if (gap <= GP_ANCHOR_ATOL + GP_ANCHOR_RTOL * np.abs(stored)).all():
+        return ""
+    return (
+        f"its latents are the model retrained in round {gp.round}'s; the loaded model is "
+        f"another (its encoder puts the round's GP training strings up to {gap.max():.3g} "
+        "from where that model put them)"
+    )
+
+
+def _gp_latents(
+    model: Any, frame: pd.DataFrame, rounds: list[GPRound]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """`n x d` own latents from the rounds whose model is the loaded one, which rows have
+    them, and one note per round."""
+    z = np.full((len(frame), int(model.latent_dim)), np.nan)
+    own = np.zeros(len(frame), dtype=bool)
+    notes = []
+    for gp in rounds:
+        note = gp.note or _anchor_note(model, gp)
+        if gp.latents is not None and not note:
+            z[gp.rows], own[gp.rows] = gp.latents, True
+            notes.append(f"round {gp.round} ({gp.source}): the optimiser's own latents")
+        else:
+            notes.append(f"round {gp.round} ({gp.source}): placed by the encoder: {note}")
+    return z, own, notes
+
+
+def _field_run(
+    model: Any,
+    objective: str,
+    frame: pd.DataFrame,
+    points: pd.DataFrame,
+    *,
+    own: bool,
+    settings: dict[str, Any],
+) -> tuple[NewRun, pd.DataFrame]:
+    label = str(frame["run"].iloc[0])
+    new = NewRun(
+        model=str(model.name),
+        task=objective,
+        optimizer=str(frame["optimizer"].iloc[0]),
+        seed=int(frame["seed"].iloc[0]),
+        latent_dim=int(model.latent_dim),
+        name=label if own else f"{label} (encoded)",
+        settings=settings,
+    )
+    return new, points
+
+
 def import_field_runs(
     store: RunStore,
     source: bytes | str | os.PathLike[str],
@@ -919,34 +1054,48 @@ def import_field_runs(
     filename: str | None = None,
     text_column: str | None = None,
     objective_column: str | None = None,
+    gp_data: Mapping[str, bytes | str | os.PathLike[str]] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[StoredRun], dict[str, Any]]:
     """Import a run file written by the field's own code (:mod:`scales_viz.lso.field`).
 
-    Rows with the optimiser's own latents (weighted-retraining's ``opt_latent_points`` of the
-    model's width) keep them; the others are placed by the model's encoder (its means), and
-    the stored run says so (``settings["latents"]``). Strings the encoder cannot take
-    (unknown tokens, longer than the model's `L`, empty) are skipped and counted. Every
-    placed point is decoded and scored as in :func:`import_runs`; the file's objective values
-    are kept, and validity is the file's where it has a ``valid`` column, otherwise the
-    model's rule applied to the proposed string itself.
+    Rows with the optimiser's own latents keep them: weighted-retraining's
+    ``opt_latent_points`` of the model's width, or the latents in the run's per-round GP data
+    (``gp/iter{N}/data.npz``) of the rounds whose retrained model is the loaded one (see the
+    :mod:`~scales_viz.lso.field` docstring for the matching and the check). The others are
+    placed by the model's encoder (its means), and the stored run says so
+    (``settings["latents"]``); when both kinds occur they are stored as two runs, the encoded
+    one named "... (encoded)". Strings the encoder cannot take (unknown tokens, longer than
+    the model's `L`, empty) are skipped and counted. Every placed point is decoded and scored
+    as in :func:`import_runs`; the file's objective values are kept, and validity is the
+    file's where it has a ``valid`` column, otherwise the model's rule applied to the
+    proposed string itself.
+
+    Args:
+        source: the run file's bytes or path; for weighted-retraining also its run folder
+            (``--result_root``: its ``results.npz`` and GP data files are read).
+        gp_data: weighted-retraining GP data files (bytes or paths) by their paths relative to
+            the run folder, e.g. ``{"gp/iter0/data.npz": ...}``.
 
     Returns:
         The stored runs, and a summary: ``rows``, ``placed``, ``skipped``, ``latents``
-        (``"encoded"`` or ``"own"``), ``round_trip`` (share of encoded strings that decode
-        back to themselves; NaN for own latents) and ``first_skipped`` (a string, or "").
+        (``"own"``, ``"encoded"``, or ``"mixed"`` when some rows have their own), ``own_rows``,
+        ``round_trip`` (share of encoded strings that decode back to themselves; NaN when
+        none is encoded), ``first_skipped`` (a string, or "") and ``gp`` (one note per GP
+        data file: used, or why not).
 
     Raises:
         InputValueError: unknown objective or format, a file that does not read as its
             format, a model that does not read strings, or no row that can be placed.
     """
-    from scales_viz.lso.field import read_field_runs
+    from scales_viz.lso.field import match_weighted_retraining_gp, read_field_runs
 
     if objective not in model.objectives:
         raise InputValueError(
             f"model {model.name!r} has no objective {objective!r}; "
             f"it has {sorted(model.objectives)}."
         )
+    source, gp_files = _field_source(source, fmt, gp_data)
     filename = _filename(source, filename)
     refuse_pickle(filename)
     data = _source_bytes(source, filename)
@@ -964,9 +1113,22 @@ def import_field_runs(
     )
     if len(frame) > MAX_IMPORT_ROWS:
         raise _too_many_rows(filename, len(frame))
-    own = "z_0" in frame.columns
+    gp_notes: list[str] = []
+    if "z_0" in frame.columns:
+        z_own = frame[latent_columns(d)].to_numpy(dtype=np.float64)
+        own = np.ones(len(frame), dtype=bool)
+        if gp_files:
+            gp_notes = [f"{filename} carries opt_latent_points; GP data files not read"]
+    else:
+        rounds, gp_notes = (
+            match_weighted_retraining_gp(frame, gp_files, latent_dim=d) if gp_files else ([], [])
+        )
+        z_own, own, round_notes = _gp_latents(model, frame, rounds)
+        gp_notes = round_notes + gp_notes
     objects = frame["object"].tolist()
-    keep = np.ones(len(frame), dtype=bool) if own else _encodable(model, objects)
+    keep = own.copy()
+    if not own.all():
+        keep |= _encodable(model, objects)
     if not keep.any():
         raise InputValueError(
             f"{filename}: none of its {len(frame)} strings can be placed on model "
@@ -974,22 +1136,18 @@ def import_field_runs(
             f"{objects[0][:80]!r}."
         )
     skipped = [o for o, k in zip(objects, keep, strict=True) if not k]
-    frame = frame[keep].reset_index(drop=True)
+    frame, z, own = frame[keep].reset_index(drop=True), z_own[keep], own[keep]
     kept_objects = frame["object"].tolist()
-    if own:
-        z = frame[latent_columns(d)].to_numpy(dtype=np.float64)
-    else:
-        z = model.encode(kept_objects).double().numpy()
+    if not own.all():
+        encode = [o for o, mine in zip(kept_objects, own, strict=True) if not mine]
+        z[~own] = model.encode(encode).double().numpy()
     evaluated = evaluate_points(model, objective, z, progress=progress)
     if "valid" in frame.columns and frame["valid"].notna().any():
         valid = frame["valid"].fillna(False).to_numpy(dtype=bool)
     else:
         valid = np.asarray(model.validity(kept_objects), dtype=bool)
-    round_trip = (
-        float(np.mean([a == b for a, b in zip(evaluated.decoded, kept_objects, strict=True)]))
-        if not own
-        else math.nan
-    )
+    back = np.array([a == b for a, b in zip(evaluated.decoded, kept_objects, strict=True)])
+    round_trip = float(np.mean(back[~own])) if not own.all() else math.nan
     points = frame[["step", "index"]].copy()
     for k, name in enumerate(latent_columns(d)):
         points[name] = z[:, k]
@@ -1003,26 +1161,22 @@ def import_field_runs(
         "rows": len(objects),
         "placed": len(kept_objects),
         "skipped": len(skipped),
-        "latents": "own" if own else "encoded",
+        "latents": "own" if own.all() else "encoded" if not own.any() else "mixed",
+        "own_rows": int(own.sum()),
         "round_trip": round_trip,
         "first_skipped": skipped[0][:80] if skipped else "",
+        "gp": gp_notes,
     }
-    settings: dict[str, Any] = {
-        "source": filename,
-        "format": fmt,
-        "latents": "the optimiser's own" if own else ENCODED_NOTE,
-        "skipped": len(skipped),
-    }
-    if not own:
-        settings["round_trip"] = round(round_trip, 4)
-    label = str(frame["run"].iloc[0])
-    new = NewRun(
-        model=str(model.name),
-        task=objective,
-        optimizer=str(frame["optimizer"].iloc[0]),
-        seed=int(frame["seed"].iloc[0]),
-        latent_dim=d,
-        name=f"{label} (encoded)" if not own else label,
-        settings=settings,
-    )
-    return store.import_runs_atomic([(new, points)]), summary
+    base: dict[str, Any] = {"source": filename, "format": fmt, "skipped": len(skipped)}
+    if gp_notes:
+        base["gp"] = gp_notes
+    items = []
+    if own.any():
+        settings = {**base, "latents": _OWN_NOTE}
+        items.append(_field_run(model, objective, frame, points[own], own=True, settings=settings))
+    if not own.all():
+        settings = {**base, "latents": ENCODED_NOTE, "round_trip": round(round_trip, 4)}
+        items.append(
+            _field_run(model, objective, frame, points[~own], own=False, settings=settings)
+        )
+    return store.import_runs_atomic(items), summary

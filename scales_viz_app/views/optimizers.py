@@ -218,7 +218,9 @@ def _import_panel(model: VAEModel, store: RunStore) -> None:
         "A scales-viz run file has one row per evaluated point: `step`, `z_0..z_{d-1}` (or a "
         "list column `z`), `objective`; optional `run`, `optimizer`, `seed`, `valid`. NPZ: "
         "arrays `z` and `y`. Files from the field's own code carry strings instead: those "
-        "points are placed by this model's encoder (marked *encoded*). Up to "
+        "points are placed by this model's encoder (marked *encoded*); weighted-retraining's "
+        "per-round GP latents are read from its run folder by `scales-viz runs import "
+        "FOLDER`. Up to "
         f"{MAX_IMPORT_BYTES // 2**20} MB; pickles are never loaded. ScaLES, likelihood and "
         "validity are computed for this model on import."
     )
