@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scales_viz.errors import InputValueError, ScalesVizError
+
+if TYPE_CHECKING:
+    from scales_viz.models.loading import ModelSpec
 
 __all__ = ["CLUSTER_MIN_CELLS", "RAY_ENV", "Cluster", "ClusterError"]
 
@@ -37,7 +40,7 @@ class ClusterError(ScalesVizError, RuntimeError):
 class _ModelActor:
     """A Ray actor holding one model."""
 
-    def __init__(self, spec: Any, allow_code: bool) -> None:
+    def __init__(self, spec: str | ModelSpec, allow_code: bool) -> None:
         import torch
 
         from scales_viz.models import load_model
@@ -64,7 +67,12 @@ class Cluster:
     """
 
     def __init__(
-        self, address: str, spec: Any, *, actors: int | None = None, allow_code: bool = False
+        self,
+        address: str,
+        spec: str | ModelSpec,
+        *,
+        actors: int | None = None,
+        allow_code: bool = False,
     ) -> None:
         from scales_viz.batch import connect_ray
 

@@ -40,6 +40,7 @@ from scales_viz.paths import child_path
 from scales_viz.scoring import all_scores
 
 if TYPE_CHECKING:
+    from scales_viz.cluster import Cluster
     from scales_viz.models.base import LatentModel
 
 __all__ = [
@@ -359,7 +360,7 @@ def build_map(
     settings: MapSettings | None = None,
     *,
     progress: Callable[[str, int, int], None] | None = None,
-    cluster: Any = None,
+    cluster: Cluster | None = None,
 ) -> ProjectionMap:
     """Fit a model's map (UMAP) and score its points (on `cluster`, a
     :class:`~scales_viz.cluster.Cluster`, when given); the reducer stays warm in the result."""
@@ -419,7 +420,7 @@ def get_map(
     settings: MapSettings | None = None,
     *,
     progress: Callable[[str, int, int], None] | None = None,
-    cluster: Any = None,
+    cluster: Cluster | None = None,
 ) -> ProjectionMap:
     """The model's map: shipped (default settings), cached on disk, or built (its points
     scored on `cluster` when given) and cached."""

@@ -23,6 +23,7 @@ from scales_viz.score import check_latents, distance_to_data, prior_logpdf
 from scales_viz.score import likelihood as likelihood_score
 
 if TYPE_CHECKING:
+    from scales_viz.cluster import Cluster
     from scales_viz.models.base import LatentModel
 
 __all__ = [
@@ -189,7 +190,7 @@ def all_scores(
     *,
     device: torch.device | None = None,
     progress: Callable[[int, int], None] | None = None,
-    cluster: Any = None,
+    cluster: Cluster | None = None,
 ) -> tuple[dict[str, np.ndarray], list[str]]:
     """Every per-point number of `z` and the decoded texts ("" for images).
 

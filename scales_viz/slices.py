@@ -22,6 +22,7 @@ from scales_viz.score import argmax_log_prob, scales_and_logits
 from scales_viz.scoring import SCORE_NAMES, score_latents
 
 if TYPE_CHECKING:
+    from scales_viz.cluster import Cluster
     from scales_viz.models.base import LatentModel
 
 __all__ = [
@@ -306,7 +307,7 @@ def compute_slice(
     dtype: torch.dtype = torch.float64,
     device: torch.device | str = "cpu",
     progress: Progress | None = None,
-    cluster: Any = None,
+    cluster: Cluster | None = None,
     chunk: int = SLICE_CHUNK,
 ) -> SliceGrid:
     """Score every cell of `spec` under `model` and check each cell's decoding.
