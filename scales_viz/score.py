@@ -12,11 +12,14 @@ How it is computed here:
 * The logits Jacobian `A = dl/dz` is exact: forward-mode automatic differentiation, one
   Jacobian-vector product per latent direction, batched with :func:`torch.func.vmap` so the
   decoder's primal pass runs once per point and its `d` tangent passes run as one batch.
+  Recurrent layers (GRU, LSTM) inside any decoder take a fused tangent rule
+  (:mod:`scales_viz.tangents`) instead of PyTorch's per-operation decomposition.
 * `C^T C = sum_t A_t^T (S_t S_t + r_t r_t^T) A_t` is formed from `A` directly (never the dense
   block matrix), with the softmax part evaluated relative to each position's most likely token
   so that confident positions keep their relative precision.
 * The Gram matrix and its log-determinant are computed in float64 whatever the input dtype, and
-  the result is returned in the dtype and on the device of `z`.
+  the result is returned in the dtype and on the device of `z`. The Gram's factor rows are
+  formed in the Jacobian's own dtype (as accurate as its entries) and widened once.
 
 Degenerate points: where `C^T C` is singular (or not positive definite in floating point) the
 score is ``-inf``; where the decoder's logits or their Jacobian are not finite it is ``nan``.
@@ -38,6 +41,7 @@ from torch.func import jvp, vmap
 from torch.overrides import TorchFunctionMode
 
 from scales_viz.errors import DecoderError, InputTypeError, InputValueError
+from scales_viz.tangents import fused_recurrent_tangents
 
 Likelihood = Literal["categorical", "bernoulli"]
 Decoder = Callable[[Tensor], Tensor]
@@ -353,45 +357,73 @@ def logits_and_jacobian(decoder: Decoder, z: Tensor) -> tuple[Tensor, Tensor]:
         out, tangent = jvp(decoder, (z,), (direction.expand(m, d),))  # type: ignore[misc]
         return out, tangent
 
-    # out_dims=None: the primal output does not depend on the tangent direction.
-    logits, jacobian = vmap(push, out_dims=(None, 0))(basis)  # type: ignore[arg-type]
+    # Without a gradient through the Jacobian, recurrent layers use their fused tangent rule.
+    fused = (
+        fused_recurrent_tangents(decoder)
+        if not torch.is_grad_enabled()
+        else contextlib.nullcontext()
+    )
+    with fused:
+        # out_dims=None: the primal output does not depend on the tangent direction.
+        logits, jacobian = vmap(push, out_dims=(None, 0))(basis)  # type: ignore[arg-type]
     return logits, jacobian
 
 
 def _gram(rows: Tensor) -> Tensor:
-    """`sum_k c_k c_k^T` per point from factor rows laid out `d x m x K`: an `m x d x d` tensor."""
-    per_point = rows.transpose(0, 1)  # m x d x K
-    return per_point @ per_point.mT
+    """`sum_k c_k c_k^T` per point from factor rows laid out `m x d x K`: an `m x d x d` tensor."""
+    return rows @ rows.mT
 
 
-def _categorical_gram(logits: Tensor, jac: Tensor) -> Tensor:
-    """`C^T C` for the softmax-plus-normaliser map, `m x d x d`.
+def _per_point(jacobian: Tensor) -> Tensor:
+    """The Jacobian `d x m x ...` as a fresh contiguous float64 `m x d x ...` tensor.
 
-    `logits`: `m x L x V`; `jac`: `d x m x L x V` (direction first keeps every elementwise
-    pass contiguous). The softmax rows `S_t A_t` and the normaliser rows `r_t^T A_t` enter as
-    two Gram terms, so `C` itself is never concatenated.
+    One copy does the layout change and the widening; without a gradient, the Gram factors
+    are then formed in place in it (large fresh allocations cost page faults on CPU).
     """
-    p = torch.softmax(logits, dim=-1)
-    inv_c = torch.exp(-torch.logsumexp(logits, dim=-1))
+    if torch.is_grad_enabled():
+        return jacobian.transpose(0, 1).to(GRAM_DTYPE)
+    shape = (jacobian.shape[1], jacobian.shape[0], *jacobian.shape[2:])
+    out = torch.empty(shape, dtype=GRAM_DTYPE, device=jacobian.device)
+    return out.copy_(jacobian.transpose(0, 1))
+
+
+def _categorical_gram(logits: Tensor, jacobian: Tensor) -> Tensor:
+    """`C^T C` for the softmax-plus-normaliser map, `m x d x d` in float64.
+
+    `logits`: `m x L x V` float64; `jacobian`: `d x m x L x V` in the decoder's dtype (not
+    modified). The softmax rows `S_t A_t` and the normaliser rows `r_t^T A_t` enter as two
+    Gram terms, so `C` itself is never concatenated. The rows are formed in the Jacobian's own
+    dtype (they are as accurate as its entries) and written, point first, into the float64
+    buffer whose Gram and log-determinant follow.
+    """
+    d, m = jacobian.shape[:2]
+    work = jacobian.dtype
+    p = torch.softmax(logits, dim=-1).to(work)  # m x L x V
+    inv_c = torch.exp(-torch.logsumexp(logits, dim=-1))  # m x L, float64
     # S_t A_t = S_t (A_t - 1 a_t^T) for any row a_t, because S_t 1 = 0. Taking a_t as the most
     # likely token's row avoids cancellation in rows where p_t is nearly one-hot.
-    top = logits.argmax(dim=-1, keepdim=True)
-    top_row = torch.take_along_dim(jac, top.expand(jac.shape[0], *top.shape), dim=-1)
-    diff = jac - top_row
-    diff_mean = (diff.unsqueeze(-2) @ p.unsqueeze(-1)).squeeze(-1)  # d x m x L x 1
+    top = logits.argmax(dim=-1, keepdim=True)  # m x L x 1
+    top_row = torch.take_along_dim(jacobian, top.expand(d, *top.shape), dim=-1)  # d x m x L x 1
+    diff = jacobian - top_row
+    diff_mean = torch.einsum("dmlv,mlv->dml", diff, p)[..., None]
     # r_t^T A_t = -(p_t^T A_t) / c_t, with p_t^T A_t = a_t + p_t^T (A_t - 1 a_t^T).
-    normaliser_rows = -(top_row + diff_mean).squeeze(-1) * inv_c
+    normaliser_rows = (
+        -(top_row + diff_mean).squeeze(-1).transpose(0, 1).to(GRAM_DTYPE) * inv_c[:, None]
+    )  # m x d x L
     if torch.is_grad_enabled():
-        softmax_rows = (diff - diff_mean) * p
-    else:  # nothing to differentiate: reuse the buffer
-        softmax_rows = diff.sub_(diff_mean).mul_(p)
+        softmax_rows = ((diff - diff_mean) * p).transpose(0, 1).to(GRAM_DTYPE)
+    else:  # nothing to differentiate: reuse the buffer, then widen once, point first
+        softmax_rows = torch.empty(
+            (m, d, *jacobian.shape[2:]), dtype=GRAM_DTYPE, device=jacobian.device
+        )
+        softmax_rows.copy_(diff.sub_(diff_mean).mul_(p).transpose(0, 1))
     return _gram(softmax_rows.flatten(2)) + _gram(normaliser_rows)
 
 
 def _bernoulli_factor(logits: Tensor, jac: Tensor) -> Tensor:
-    """`C = diag(p(1-p)) A` for sigmoid outputs, `d x m x P`; `p(1-p)` in log space."""
+    """`C = diag(p(1-p)) A` for sigmoid outputs, `m x d x P`; `p(1-p)` in log space."""
     slope = torch.exp(-nn.functional.softplus(logits) - nn.functional.softplus(-logits))
-    return slope * jac
+    return slope[:, None] * jac
 
 
 def gram_matrix(
@@ -401,7 +433,7 @@ def gram_matrix(
 
     Args:
         logits: `m x L x V` (categorical) or `m x P` (bernoulli).
-        jacobian: `d x m x ...`, as returned by :func:`logits_and_jacobian`.
+        jacobian: `d x m x ...`, as returned by :func:`logits_and_jacobian` (never modified).
         likelihood: "categorical" or "bernoulli".
         polarity: use the logits map itself (`A^T A`) instead of the output distribution.
 
@@ -409,13 +441,13 @@ def gram_matrix(
         An `m x d x d` float64 tensor.
     """
     logits = logits.to(GRAM_DTYPE)
-    jac = jacobian.to(GRAM_DTYPE)
-    d, m = jac.shape[:2]
+    if likelihood == "categorical" and not polarity:
+        return _categorical_gram(logits, jacobian)
+    jac = _per_point(jacobian)
+    m, d = jac.shape[:2]
     if polarity:
-        return _gram(jac.reshape(d, m, -1))
-    if likelihood == "categorical":
-        return _categorical_gram(logits, jac)
-    return _gram(_bernoulli_factor(logits, jac.reshape(d, m, -1)))
+        return _gram(jac.reshape(m, d, -1))
+    return _gram(_bernoulli_factor(logits.reshape(m, -1), jac.reshape(m, d, -1)))
 
 
 def neg_half_logdet(gram: Tensor) -> Tensor:
