@@ -251,7 +251,8 @@ class _RecurrentTangent(torch.autograd.Function):
         dx: Tensor | None, dh0: Tensor | None, dc0: Tensor | None, saved: _Saved, lstm: bool
     ) -> tuple[Tensor, Tensor, Tensor | None]:
         unsq = [t if t is None else t[None] for t in (dx, dh0, dc0)]
-        out, h_n, c_n = _tangents(unsq[0], unsq[1], unsq[2], saved, lstm, 1)
+        with torch.no_grad():
+            out, h_n, c_n = _tangents(unsq[0], unsq[1], unsq[2], saved, lstm, 1)
         return out[0], h_n[0], (c_n[0] if c_n is not None else None)
 
     @staticmethod
@@ -277,7 +278,8 @@ class _RecurrentTangent(torch.autograd.Function):
                 moved.append(tangent.expand(size, *tangent.shape))
             else:
                 moved.append(tangent.movedim(dim, 0))
-        out, h_n, c_n = _tangents(moved[0], moved[1], moved[2], saved, lstm, size)
+        with torch.no_grad():  # the rule is only used without a gradient (it has no backward)
+            out, h_n, c_n = _tangents(moved[0], moved[1], moved[2], saved, lstm, size)
         return (out, h_n, c_n), (0, 0, 0 if c_n is not None else None)
 
 
@@ -329,26 +331,25 @@ def _tangents(
 def _gru_tangent_steps(
     dgi: Tensor, dh: Tensor, w_hh: Tensor, coefficients: tuple[Tensor, ...]
 ) -> tuple[Tensor, Tensor]:
-    """GRU tangents over time: `dgi` `L x D x n x 3H`, `dh` `D x n x H` -> `L x D x n x H`."""
+    """GRU tangents over time: `dgi` `L x D x n x 3H`, `dh` `D x n x H` -> `L x D x n x H`.
+
+    Per step: one matrix product for all gates, then in-place fused updates, written straight
+    into the output block.
+    """
     slope_rz, r, gh_n, cand_out, h_minus_cand, u = coefficients
     hidden = w_hh.shape[1]
-    w_rz, w_n = w_hh[: 2 * hidden].T, w_hh[2 * hidden :].T
-    outputs = []
-    for t in range(dgi.shape[0]):
-        flat = dh.reshape(-1, hidden)
+    w_t = w_hh.T
+    steps = dgi.shape[0]
+    out = dh.new_empty(steps, *dh.shape)
+    for t in range(steps):
         dgi_t = dgi[t]
-        drz = (dgi_t[..., : 2 * hidden] + (flat @ w_rz).view(dh.shape[0], -1, 2 * hidden)) * (
-            slope_rz[t]
-        )
-        dgh_n = (flat @ w_n).view_as(dh)
-        dpre = torch.addcmul(
-            torch.addcmul(dgi_t[..., 2 * hidden :], r[t], dgh_n), drz[..., :hidden], gh_n[t]
-        )
-        dh = torch.addcmul(
-            torch.addcmul(dpre * cand_out[t], drz[..., hidden:], h_minus_cand[t]), u[t], dh
-        )
-        outputs.append(dh)
-    return torch.stack(outputs), dh
+        dgh = torch.mm(dh.reshape(-1, hidden), w_t).view(*dh.shape[:2], 3 * hidden)
+        drz = dgh[..., : 2 * hidden].add_(dgi_t[..., : 2 * hidden]).mul_(slope_rz[t])
+        dpre = torch.addcmul(dgi_t[..., 2 * hidden :], r[t], dgh[..., 2 * hidden :])
+        dpre.addcmul_(drz[..., :hidden], gh_n[t])
+        new = torch.mul(dpre, cand_out[t], out=out[t])
+        dh = new.addcmul_(drz[..., hidden:], h_minus_cand[t]).addcmul_(u[t], dh)
+    return out, dh
 
 
 def _lstm_tangent_steps(
@@ -358,17 +359,13 @@ def _lstm_tangent_steps(
     slope, f, c_prev, g, i, tc, o_slope = coefficients
     hidden = w_hh.shape[1]
     w_t = w_hh.T
-    outputs = []
-    for t in range(dgi.shape[0]):
-        dpre = torch.addmm(dgi[t].reshape(-1, 4 * hidden), dh.reshape(-1, hidden), w_t).view(
-            *dh.shape[:2], 4 * hidden
-        )
-        dact = dpre * slope[t]
+    steps = dgi.shape[0]
+    out = dh.new_empty(steps, *dh.shape)
+    for t in range(steps):
+        dact = torch.addmm(dgi[t].reshape(-1, 4 * hidden), dh.reshape(-1, hidden), w_t)
+        dact = dact.view(*dh.shape[:2], 4 * hidden).mul_(slope[t])
         di, df = dact[..., :hidden], dact[..., hidden : 2 * hidden]
         dg, do = dact[..., 2 * hidden : 3 * hidden], dact[..., 3 * hidden :]
-        dc = torch.addcmul(
-            torch.addcmul(torch.addcmul(df * c_prev[t], f[t], dc), di, g[t]), i[t], dg
-        )
-        dh = torch.addcmul(do * tc[t], o_slope[t], dc)
-        outputs.append(dh)
-    return torch.stack(outputs), dh, dc
+        dc = torch.mul(df, c_prev[t]).addcmul_(f[t], dc).addcmul_(di, g[t]).addcmul_(i[t], dg)
+        dh = torch.mul(do, tc[t], out=out[t]).addcmul_(o_slope[t], dc)
+    return out, dh, dc
