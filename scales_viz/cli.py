@@ -9,9 +9,12 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scales_viz import __version__
+
+if TYPE_CHECKING:
+    from scales_viz.models import VAEModel
 
 # Kept in step with scales_viz.lso.optimizers (not imported here: it pulls in BoTorch).
 OPTIMIZER_CHOICES = ("random", "gp-ascent", "lbfgs", "turbo", "gradient")
@@ -55,7 +58,7 @@ def _store_env(args: argparse.Namespace) -> None:
         os.environ[STORE_ENV] = str(Path(args.store).expanduser().resolve())
 
 
-def _load(spec: str, path: Path | None = None) -> tuple[Any, Path | None]:
+def _load(spec: str, path: Path | None = None) -> tuple[VAEModel, Path | None]:
     """The model a spec names (any kind: the command line may run code) and the directory
     its card and map go to by default (None when it has none: give --out)."""
     from scales_viz.models import load_model, parse_spec

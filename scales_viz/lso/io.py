@@ -79,6 +79,7 @@ from scales_viz.scoring import evaluate_points
 
 if TYPE_CHECKING:
     from scales_viz.lso.field import GPRound
+    from scales_viz.models.base import EncodingModel, LatentModel
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -749,7 +750,7 @@ def import_runs(
     store: RunStore,
     source: bytes | str | os.PathLike[str],
     *,
-    model: Any,
+    model: LatentModel,
     objective: str,
     fmt: str | None = None,
     filename: str | None = None,
@@ -900,7 +901,7 @@ MAX_GP_FILES = 1000
 _OWN_NOTE = "the optimiser's own"
 
 
-def _encodable(model: Any, objects: Sequence[str]) -> np.ndarray:
+def _encodable(model: LatentModel, objects: Sequence[str]) -> np.ndarray:
     """Which strings the model's encoder can take (known tokens, at most `L` of them)."""
     from scales_viz.models.codecs import SequenceCodec
 
@@ -982,7 +983,7 @@ def _field_source(
     return source, read
 
 
-def _anchor_note(model: Any, gp: GPRound) -> str:
+def _anchor_note(model: EncodingModel, gp: GPRound) -> str:
     """Why the loaded model is not the round's ("" when its encoder puts the round's GP
     training strings where the round's model put them)."""
     strings = list(gp.anchor_strings)
@@ -1005,7 +1006,7 @@ def _anchor_note(model: Any, gp: GPRound) -> str:
 
 
 def _gp_latents(
-    model: Any, frame: pd.DataFrame, rounds: list[GPRound]
+    model: EncodingModel, frame: pd.DataFrame, rounds: list[GPRound]
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """`n x d` own latents from the rounds whose model is the loaded one, which rows have
     them, and one note per round."""
@@ -1023,7 +1024,7 @@ def _gp_latents(
 
 
 def _field_run(
-    model: Any,
+    model: LatentModel,
     objective: str,
     frame: pd.DataFrame,
     points: pd.DataFrame,
@@ -1048,7 +1049,7 @@ def import_field_runs(
     store: RunStore,
     source: bytes | str | os.PathLike[str],
     *,
-    model: Any,
+    model: EncodingModel,
     objective: str,
     fmt: str,
     filename: str | None = None,
