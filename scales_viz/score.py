@@ -41,7 +41,7 @@ from torch.func import jvp, vmap
 from torch.overrides import TorchFunctionMode
 
 from scales_viz.errors import DecoderError, InputTypeError, InputValueError
-from scales_viz.tangents import fused_recurrent_tangents
+from scales_viz.tangents import fast_zero_tangent_shapes, fused_recurrent_tangents
 
 Likelihood = Literal["categorical", "bernoulli"]
 Decoder = Callable[[Tensor], Tensor]
@@ -363,7 +363,7 @@ def logits_and_jacobian(decoder: Decoder, z: Tensor) -> tuple[Tensor, Tensor]:
         if not torch.is_grad_enabled()
         else contextlib.nullcontext()
     )
-    with fused:
+    with fused, fast_zero_tangent_shapes():
         # out_dims=None: the primal output does not depend on the tangent direction.
         logits, jacobian = vmap(push, out_dims=(None, 0))(basis)  # type: ignore[arg-type]
     return logits, jacobian
@@ -387,16 +387,17 @@ def _per_point(jacobian: Tensor) -> Tensor:
     return out.copy_(jacobian.transpose(0, 1))
 
 
-def _categorical_gram(logits: Tensor, jacobian: Tensor) -> Tensor:
+def _categorical_gram(logits: Tensor, jacobian: Tensor, overwrite: bool) -> Tensor:
     """`C^T C` for the softmax-plus-normaliser map, `m x d x d` in float64.
 
-    `logits`: `m x L x V` float64; `jacobian`: `d x m x L x V` in the decoder's dtype (not
-    modified). The softmax rows `S_t A_t` and the normaliser rows `r_t^T A_t` enter as two
-    Gram terms, so `C` itself is never concatenated. The rows are formed in the Jacobian's own
-    dtype (they are as accurate as its entries) and written, point first, into the float64
-    buffer whose Gram and log-determinant follow.
+    `logits`: `m x L x V` float64; `jacobian`: `d x m x L x V` in the decoder's dtype
+    (overwritten if `overwrite` and no gradient is needed). The softmax rows `S_t A_t` and the
+    normaliser rows `r_t^T A_t` enter as two Gram terms, so `C` itself is never concatenated.
+    The rows are formed in the Jacobian's own dtype (they are as accurate as its entries),
+    widened once to float64 in their own layout, and the Gram is taken per point on a strided
+    view of that buffer.
     """
-    d, m = jacobian.shape[:2]
+    d = jacobian.shape[0]
     work = jacobian.dtype
     p = torch.softmax(logits, dim=-1).to(work)  # m x L x V
     inv_c = torch.exp(-torch.logsumexp(logits, dim=-1))  # m x L, float64
@@ -404,20 +405,15 @@ def _categorical_gram(logits: Tensor, jacobian: Tensor) -> Tensor:
     # likely token's row avoids cancellation in rows where p_t is nearly one-hot.
     top = logits.argmax(dim=-1, keepdim=True)  # m x L x 1
     top_row = torch.take_along_dim(jacobian, top.expand(d, *top.shape), dim=-1)  # d x m x L x 1
-    diff = jacobian - top_row
+    inplace = not torch.is_grad_enabled()
+    diff = jacobian.sub_(top_row) if inplace and overwrite else jacobian - top_row
     diff_mean = torch.einsum("dmlv,mlv->dml", diff, p)[..., None]
     # r_t^T A_t = -(p_t^T A_t) / c_t, with p_t^T A_t = a_t + p_t^T (A_t - 1 a_t^T).
-    normaliser_rows = (
-        -(top_row + diff_mean).squeeze(-1).transpose(0, 1).to(GRAM_DTYPE) * inv_c[:, None]
-    )  # m x d x L
-    if torch.is_grad_enabled():
-        softmax_rows = ((diff - diff_mean) * p).transpose(0, 1).to(GRAM_DTYPE)
-    else:  # nothing to differentiate: reuse the buffer, then widen once, point first
-        softmax_rows = torch.empty(
-            (m, d, *jacobian.shape[2:]), dtype=GRAM_DTYPE, device=jacobian.device
-        )
-        softmax_rows.copy_(diff.sub_(diff_mean).mul_(p).transpose(0, 1))
-    return _gram(softmax_rows.flatten(2)) + _gram(normaliser_rows)
+    normaliser_rows = -(top_row + diff_mean).squeeze(-1).to(GRAM_DTYPE) * inv_c  # d x m x L
+    softmax_rows = diff.sub_(diff_mean).mul_(p) if inplace else (diff - diff_mean) * p
+    return _gram(softmax_rows.to(GRAM_DTYPE).flatten(2).transpose(0, 1)) + _gram(
+        normaliser_rows.transpose(0, 1)
+    )
 
 
 def _bernoulli_factor(logits: Tensor, jac: Tensor) -> Tensor:
@@ -427,22 +423,29 @@ def _bernoulli_factor(logits: Tensor, jac: Tensor) -> Tensor:
 
 
 def gram_matrix(
-    logits: Tensor, jacobian: Tensor, *, likelihood: str = "categorical", polarity: bool = False
+    logits: Tensor,
+    jacobian: Tensor,
+    *,
+    likelihood: str = "categorical",
+    polarity: bool = False,
+    overwrite: bool = False,
 ) -> Tensor:
     """`C^T C` for each point, in float64.
 
     Args:
         logits: `m x L x V` (categorical) or `m x P` (bernoulli).
-        jacobian: `d x m x ...`, as returned by :func:`logits_and_jacobian` (never modified).
+        jacobian: `d x m x ...`, as returned by :func:`logits_and_jacobian`.
         likelihood: "categorical" or "bernoulli".
         polarity: use the logits map itself (`A^T A`) instead of the output distribution.
+        overwrite: the Jacobian may be used as scratch space (a caller that owns it and does
+            not need a gradient); otherwise it is not modified.
 
     Returns:
         An `m x d x d` float64 tensor.
     """
     logits = logits.to(GRAM_DTYPE)
     if likelihood == "categorical" and not polarity:
-        return _categorical_gram(logits, jacobian)
+        return _categorical_gram(logits, jacobian, overwrite)
     jac = _per_point(jacobian)
     m, d = jac.shape[:2]
     if polarity:
@@ -570,7 +573,9 @@ def _scales_pass(
             for chunk in z.split(size):
                 logits, jac = logits_and_jacobian(decoder, chunk)
                 check_decoder_output(logits, chunk.shape[0], likelihood)
-                gram = gram_matrix(logits, jac, likelihood=likelihood, polarity=polarity)
+                gram = gram_matrix(
+                    logits, jac, likelihood=likelihood, polarity=polarity, overwrite=True
+                )
                 parts.append(neg_half_logdet(gram))
                 if keep_logits:
                     kept.append(logits.detach())

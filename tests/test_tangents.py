@@ -17,7 +17,11 @@ from torch import Tensor, nn
 
 from scales_viz import scales
 from scales_viz.score import forward_ad_backends, logits_and_jacobian
-from scales_viz.tangents import fused_recurrent_tangents, supports_fused_tangents
+from scales_viz.tangents import (
+    fast_zero_tangent_shapes,
+    fused_recurrent_tangents,
+    supports_fused_tangents,
+)
 
 D, H, L, V = 4, 6, 5, 3
 
@@ -178,3 +182,56 @@ def test_inside_the_block_calls_with_a_gradient_or_from_other_threads_are_untouc
             worker.join()
     assert z.grad is not None and z.grad.abs().sum() > 0
     torch.testing.assert_close(results[0], decoder(z.detach()))
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_a_context_repeated_at_every_step_gives_the_same_jacobian(cell: str) -> None:
+    """The paper's decoders feed `project(z)` expanded over time; the rule projects that
+    input's tangent once for all steps, which must not change the result."""
+
+    class ContextDecoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.project = nn.Linear(D, H)
+            self.rnn = (nn.LSTM if cell == "lstm" else nn.GRU)(H, H, 2, batch_first=True)
+            self.out = nn.Linear(H, V)
+
+        def forward(self, z: Tensor) -> Tensor:
+            context = self.project(z).unsqueeze(1).expand(-1, L, -1)
+            return self.out(self.rnn(context)[0])
+
+    torch.manual_seed(4)
+    decoder = ContextDecoder().double().eval()
+    z = torch.randn(3, D, dtype=torch.float64)
+    _, jac = _jacobians(decoder, z, fused=True)
+    _, ref_jac = _jacobians(decoder, z, fused=False)
+    torch.testing.assert_close(jac, ref_jac, rtol=0, atol=1e-12)
+    torch.testing.assert_close(scales(decoder, z), reference_scales(decoder, z), rtol=1e-6, atol=0)
+
+
+def _meta_product_strides() -> tuple[int, ...]:
+    a = torch.empty(3, 5, device="meta").t()  # non-contiguous: PyTorch keeps its layout
+    return (a * a).stride()
+
+
+def test_fast_zero_tangent_shapes_is_exact_and_restores_pytorchs_meta_kernels() -> None:
+    before = _meta_product_strides()
+    assert before == (1, 5)  # PyTorch's own Meta kernel follows the input's layout
+    with pytest.raises(RuntimeError, match="boom"), fast_zero_tangent_shapes():
+        assert _meta_product_strides() == (3, 1)  # the fast kernel is in place
+        # Inside, only shape and dtype are promised (what zero-tangent kernels read).
+        a = torch.empty(3, 1, device="meta", dtype=torch.float32)
+        b = torch.empty(1, 4, device="meta", dtype=torch.float64)
+        for result in (a + b, a - b, a * b, a / b):
+            assert result.shape == (3, 4) and result.dtype == torch.float64
+        ints = torch.empty(2, device="meta", dtype=torch.int64)
+        assert (ints / ints).dtype == torch.get_default_dtype()
+        assert (ints * ints).dtype == torch.int64
+        raise RuntimeError("boom")
+    assert _meta_product_strides() == before
+    # Forward AD through a constant operand gives the same tangent inside and outside.
+    x, t, w = torch.randn(2, 3), torch.randn(2, 3), torch.randn(3)
+    outside = torch.func.jvp(lambda v: v * w + w, (x,), (t,))
+    with fast_zero_tangent_shapes():
+        inside = torch.func.jvp(lambda v: v * w + w, (x,), (t,))
+    torch.testing.assert_close(inside, outside, rtol=0, atol=0)
