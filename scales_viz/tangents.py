@@ -107,10 +107,15 @@ def fast_zero_tangent_shapes() -> Iterator[None]:
     kernel that computes just the broadcast shape and the promoted dtype (all the zero-tensor
     kernels read), and removes it on exit, which restores PyTorch's own. The registration is
     process-wide while it lasts (Meta results of those ops in other threads are then
-    contiguous); it is skipped if this PyTorch lacks the registration API.
+    contiguous); it is skipped if this PyTorch lacks the registration API or a way to
+    remove a registration (``Library._destroy``), and while another thread holds it.
     """
     library_class = getattr(torch.library, "Library", None)
-    if library_class is None or not _SHAPES_LOCK.acquire(blocking=False):
+    if (
+        library_class is None
+        or not hasattr(library_class, "_destroy")
+        or not _SHAPES_LOCK.acquire(blocking=False)
+    ):
         yield  # unavailable, or another thread holds it (re-entry): nothing to add
         return
     lib = None
@@ -121,7 +126,7 @@ def fast_zero_tangent_shapes() -> Iterator[None]:
                 kernel = _true_division_meta if op.startswith("div") else _broadcast_meta
                 lib.impl(op, kernel)
         except Exception:  # an optimisation only: fall back to PyTorch's
-            if lib is not None and hasattr(lib, "_destroy"):
+            if lib is not None:
                 lib._destroy()
             lib = None
         yield

@@ -235,3 +235,17 @@ def test_fast_zero_tangent_shapes_is_exact_and_restores_pytorchs_meta_kernels() 
     with fast_zero_tangent_shapes():
         inside = torch.func.jvp(lambda v: v * w + w, (x,), (t,))
     torch.testing.assert_close(inside, outside, rtol=0, atol=0)
+
+
+def test_fast_zero_tangent_shapes_steps_aside_without_a_way_to_remove_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class NoDestroy:  # a PyTorch whose Library cannot unregister: never register at all
+        def __init__(self, *args: object) -> None:
+            raise AssertionError("must not be constructed")
+
+    monkeypatch.setattr(torch.library, "Library", NoDestroy)
+    with fast_zero_tangent_shapes():
+        assert _meta_product_strides() == (1, 5)  # PyTorch's own Meta kernel
+    with fast_zero_tangent_shapes(), fast_zero_tangent_shapes():  # nesting is harmless
+        pass
