@@ -33,7 +33,8 @@ step() {  # step NAME SECONDS COMMAND...: run with a limit, output to OUT_DIR/NA
 step nvidia-smi 30 nvidia-smi
 step versions 60 python3 -c "import torch, numpy; print(torch.__version__, torch.version.cuda, \
 torch.cuda.is_available(), torch.cuda.get_device_name(0), numpy.__version__)"
-step cuda-tests 150 python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_score.py
+step cuda-tests 150 python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_score.py \
+    tests/test_tangents.py
 step bench-scales 150 python3 bench/bench_scales.py --device cuda --no-write
 step slice-and-throughput 180 python3 bench/bench_gpu.py --out "$out" --device cuda
 echo "gpu check: $([ $failed -eq 0 ] && echo all steps passed || echo some steps FAILED)" \

@@ -249,3 +249,17 @@ def test_fast_zero_tangent_shapes_steps_aside_without_a_way_to_remove_it(
         assert _meta_product_strides() == (1, 5)  # PyTorch's own Meta kernel
     with fast_zero_tangent_shapes(), fast_zero_tangent_shapes():  # nesting is harmless
         pass
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_fused_rule_on_cuda_matches_the_float64_reference(cell: str) -> None:
+    """The fused rule with CUDA's native RNN kernels (cuDNN is off while AD runs)."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device (bench/gpu_check.sh)")
+    torch.manual_seed(5)
+    decoder = RecurrentDecoder(cell).double().eval()
+    z = torch.randn(4, D, dtype=torch.float64)
+    expected = reference_scales(decoder, z)
+    got = scales(decoder.cuda(), z.cuda()).cpu()
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=0)
