@@ -567,6 +567,9 @@ def _scales_pass(
         grad_ctx: contextlib.AbstractContextManager[object] = (
             _second_order_context() if z.requires_grad else torch.no_grad()
         )
+        # Only a Jacobian the generic path made here is scratch space: a decoder's own
+        # forward_with_jacobian might hand back a tensor it keeps.
+        owned = not callable(getattr(decoder, "forward_with_jacobian", None))
         with forward_ad_backends(), grad_ctx:
             parts, kept = [], []
             done = 0
@@ -574,7 +577,7 @@ def _scales_pass(
                 logits, jac = logits_and_jacobian(decoder, chunk)
                 check_decoder_output(logits, chunk.shape[0], likelihood)
                 gram = gram_matrix(
-                    logits, jac, likelihood=likelihood, polarity=polarity, overwrite=True
+                    logits, jac, likelihood=likelihood, polarity=polarity, overwrite=owned
                 )
                 parts.append(neg_half_logdet(gram))
                 if keep_logits:

@@ -455,3 +455,27 @@ def test_gradient_through_instance_norm() -> None:
     torch.testing.assert_close(scales(dec, z), reference_scales(dec, z))
     (grad,) = torch.autograd.grad(scales(dec, z).sum(), z)
     torch.testing.assert_close(grad, reference_gradient(dec, z), rtol=1e-5, atol=1e-6)
+
+
+def test_a_decoders_own_jacobian_is_never_overwritten() -> None:
+    """The scoring loop uses the generic path's Jacobian as scratch space, never one that a
+    decoder's forward_with_jacobian hands back (it may keep it)."""
+
+    class Cached(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(6)
+            self.logits = torch.randn(2, 4, 3)
+            self.jacobian = torch.randn(5, 2, 4, 3)
+
+        def forward(self, z: Tensor) -> Tensor:
+            return self.logits[: z.shape[0]]
+
+        def forward_with_jacobian(self, z: Tensor) -> tuple[Tensor, Tensor]:
+            return self.logits, self.jacobian
+
+    decoder = Cached()
+    kept = decoder.jacobian.clone()
+    first = scales(decoder, torch.zeros(2, 5))
+    torch.testing.assert_close(decoder.jacobian, kept, rtol=0, atol=0)
+    torch.testing.assert_close(scales(decoder, torch.zeros(2, 5)), first, rtol=0, atol=0)
