@@ -357,34 +357,17 @@ def logits_and_jacobian(decoder: Decoder, z: Tensor) -> tuple[Tensor, Tensor]:
         out, tangent = jvp(decoder, (z,), (direction.expand(m, d),))  # type: ignore[misc]
         return out, tangent
 
-    # Without a gradient through the Jacobian, recurrent layers use their fused tangent rule.
-    fused = (
-        fused_recurrent_tangents(decoder)
-        if not torch.is_grad_enabled()
-        else contextlib.nullcontext()
-    )
-    with fused, fast_zero_tangent_shapes():
+    # Recurrent layers take their fused tangent rule (each call without a gradient does).
+    with fused_recurrent_tangents(decoder), fast_zero_tangent_shapes():
         # out_dims=None: the primal output does not depend on the tangent direction.
         logits, jacobian = vmap(push, out_dims=(None, 0))(basis)  # type: ignore[arg-type]
     return logits, jacobian
 
 
 def _gram(rows: Tensor) -> Tensor:
-    """`sum_k c_k c_k^T` per point from factor rows laid out `m x d x K`: an `m x d x d` tensor."""
+    """`sum_k c_k c_k^T` per point from factor rows laid out `m x d x K` (any strides, such as
+    a transposed `d x m x K` buffer): an `m x d x d` tensor."""
     return rows @ rows.mT
-
-
-def _per_point(jacobian: Tensor) -> Tensor:
-    """The Jacobian `d x m x ...` as a fresh contiguous float64 `m x d x ...` tensor.
-
-    One copy does the layout change and the widening; without a gradient, the Gram factors
-    are then formed in place in it (large fresh allocations cost page faults on CPU).
-    """
-    if torch.is_grad_enabled():
-        return jacobian.transpose(0, 1).to(GRAM_DTYPE)
-    shape = (jacobian.shape[1], jacobian.shape[0], *jacobian.shape[2:])
-    out = torch.empty(shape, dtype=GRAM_DTYPE, device=jacobian.device)
-    return out.copy_(jacobian.transpose(0, 1))
 
 
 def _categorical_gram(logits: Tensor, jacobian: Tensor, overwrite: bool) -> Tensor:
@@ -417,9 +400,9 @@ def _categorical_gram(logits: Tensor, jacobian: Tensor, overwrite: bool) -> Tens
 
 
 def _bernoulli_factor(logits: Tensor, jac: Tensor) -> Tensor:
-    """`C = diag(p(1-p)) A` for sigmoid outputs, `m x d x P`; `p(1-p)` in log space."""
+    """`C = diag(p(1-p)) A` for sigmoid outputs, `d x m x P`; `p(1-p)` in log space."""
     slope = torch.exp(-nn.functional.softplus(logits) - nn.functional.softplus(-logits))
-    return slope[:, None] * jac
+    return slope * jac
 
 
 def gram_matrix(
@@ -444,13 +427,13 @@ def gram_matrix(
         An `m x d x d` float64 tensor.
     """
     logits = logits.to(GRAM_DTYPE)
-    if likelihood == "categorical" and not polarity:
-        return _categorical_gram(logits, jacobian, overwrite)
-    jac = _per_point(jacobian)
-    m, d = jac.shape[:2]
     if polarity:
-        return _gram(jac.reshape(m, d, -1))
-    return _gram(_bernoulli_factor(logits.reshape(m, -1), jac.reshape(m, d, -1)))
+        rows = jacobian.flatten(2)
+    elif likelihood == "categorical":
+        return _categorical_gram(logits, jacobian, overwrite)
+    else:
+        rows = _bernoulli_factor(logits.flatten(1), jacobian.flatten(2))
+    return _gram(rows.to(GRAM_DTYPE).transpose(0, 1))
 
 
 def neg_half_logdet(gram: Tensor) -> Tensor:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeGuard
 
 import torch
 from torch import Tensor, nn
@@ -47,13 +47,12 @@ _SHAPES_LOCK = threading.Lock()
 LayerWeights = tuple[Tensor, Tensor, Tensor | None, Tensor | None]
 
 
-def supports_fused_tangents(module: nn.Module) -> bool:
+def supports_fused_tangents(module: nn.Module) -> TypeGuard[nn.RNNBase]:
     """Whether :func:`fused_recurrent_tangents` can take over this module's tangents."""
     return (
         type(module) in (nn.GRU, nn.LSTM)
-        and isinstance(module, nn.RNNBase)
-        and not module.bidirectional
-        and not module.proj_size
+        and not getattr(module, "bidirectional", True)
+        and not getattr(module, "proj_size", 0)
     )
 
 
@@ -68,9 +67,7 @@ def fused_recurrent_tangents(decoder: object) -> Iterator[None]:
     if not isinstance(decoder, nn.Module):
         yield
         return
-    swapped = [
-        m for m in decoder.modules() if supports_fused_tangents(m) and isinstance(m, nn.RNNBase)
-    ]
+    swapped = [m for m in decoder.modules() if supports_fused_tangents(m)]
     owner = threading.get_ident()
     for module in swapped:
         module.forward = _fused_forward(module, owner)
@@ -83,14 +80,14 @@ def fused_recurrent_tangents(decoder: object) -> Iterator[None]:
 
 def _broadcast_meta(a: Tensor, b: Tensor, *args: object, **kwargs: object) -> Tensor:
     """Shape and dtype of an element-wise binary op, as an empty meta tensor (contiguous)."""
-    dtype = torch.result_type(a, b)
-    if kwargs.get("_true_division") and not (dtype.is_floating_point or dtype.is_complex):
-        dtype = torch.get_default_dtype()
-    return torch.empty(torch.broadcast_shapes(a.shape, b.shape), dtype=dtype, device="meta")
+    shape = torch.broadcast_shapes(a.shape, b.shape)
+    return torch.empty(shape, dtype=torch.result_type(a, b), device="meta")
 
 
 def _true_division_meta(a: Tensor, b: Tensor, *args: object, **kwargs: object) -> Tensor:
-    return _broadcast_meta(a, b, _true_division=True)
+    """As :func:`_broadcast_meta`, with integers divided into the default float dtype."""
+    out = _broadcast_meta(a, b)
+    return out if out.is_floating_point() or out.is_complex() else out.to(torch.get_default_dtype())
 
 
 @contextlib.contextmanager
@@ -176,9 +173,7 @@ def _fused_forward(module: nn.RNNBase, owner: int) -> Any:
             h0, c0 = hx, None
         weights = _layer_weights(module)
         flat = [w for layer in weights for w in layer if w is not None]
-        out, h_n, c_n, _ = _RecurrentPrimal.apply(
-            x, h0, c0, lstm, 4 if weights[0][2] is not None else 2, *flat
-        )
+        out, h_n, c_n, _ = _RecurrentPrimal.apply(x, h0, c0, lstm, 4 if module.bias else 2, *flat)
         out = out if batch_first else out.transpose(0, 1)
         return (out, (h_n, c_n)) if lstm else (out, h_n)
 

@@ -484,7 +484,8 @@ def match_weighted_retraining_gp(
     values = frame["objective"].to_numpy(dtype=np.float64)
     rounds: list[GPRound] = []
     used: set[str] = set()
-    for r, rows, before in _round_blocks(steps):
+    blocks = _round_blocks(steps)
+    for r, rows, before in blocks:
         if rows[-1] - rows[0] + 1 != rows.shape[0]:
             continue  # not one block: not as opt_chem.py appends them
         if before in chem:
@@ -500,7 +501,7 @@ def match_weighted_retraining_gp(
             )
             rounds.append(GPRound(r, name, rows, None, note=note))
             used.add(name)
-    starts = ", ".join(str(before) for _, _, before in _round_blocks(steps)[:8])
+    starts = ", ".join(str(before) for _, _, before in blocks[:8])
     notes = [
         f"{name}: matches no round of the results (rounds begin after {starts} queries); not read"
         for name in files
